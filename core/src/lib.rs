@@ -1,0 +1,37 @@
+//! # margay: training math that runs on every chip
+//!
+//! `margay` is the `no_std`, allocation-free core of the margay project: optimizer steps
+//! (Lion, Tiger, AdamW), gradient clipping and Flooding, with the same numbers on an x86
+//! desktop, a Cortex-M4F and a Cortex-M0.
+//!
+//! Every algorithm follows one shape (see `STYLE.md` in the repository):
+//! **config → validated algorithm → state → step**. Configs have public fields and
+//! documented defaults, `build()` rejects bad hyper-parameters with a
+//! [`optim::ConfigError`], and steps work on `&mut [f32]` slices (a length mismatch is an
+//! [`optim::StepError`] and nothing is modified) or on `[f32; N]` arrays (a mismatch does
+//! not compile).
+//!
+//! ```
+//! use margay::optim::{TigerConfig, Step};
+//! let tiger = TigerConfig::new(1e-3).build().unwrap();
+//! let mut params = [0.5_f32, -0.25, 0.0];
+//! let mut m = [0.0_f32; 3];
+//! let grads = [0.1_f32, -0.2, 0.0];
+//! tiger.step_array(tiger.at(1), &mut params, &grads, &mut m);
+//! assert_eq!(params[2], 0.0); // sign(0) = 0: a zero gradient does not move a zero weight
+//! ```
+//!
+//! ## Features
+//! - `defmt`: derive `defmt::Format` on the error types (firmware logging).
+//!
+//! The crate builds with no default features for `thumbv6m-none-eabi` and
+//! `thumbv7em-none-eabihf`.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod math;
+pub mod optim;

@@ -1,0 +1,215 @@
+//! Lion: EvoLved Sign Momentum (Chen et al. 2023, arXiv 2302.06675; kexue 9473).
+//!
+//! Intuition: move every weight by the same amount `lr`, in the direction of the sign of an
+//! interpolation between the momentum and the new gradient; the momentum itself is updated
+//! afterwards with a different (slower) coefficient.
+//!
+//! | config field | symbol | default | source |
+//! |---|---|---|---|
+//! | `lr` | η | 1e-4 | automl `lion_pytorch.py`, lion-pytorch |
+//! | `beta1` | β₁ | 0.9 | the program search; LMs used 0.95 |
+//! | `beta2` | β₂ | 0.99 | LMs used 0.98 |
+//! | `weight_decay` | λ | 0.0 | automl, lion-pytorch (optax uses 1e-3) |
+//!
+//! Update, in execution order (decoupled decay uses θ before the step):
+//! ```text
+//! c = β₁·m + (1−β₁)·g
+//! θ ← θ·(1 − η·λ) − η·sign(c)        sign(0) = 0
+//! m ← β₂·m + (1−β₂)·g                 after the step, with β₂
+//! ```
+//! State: `m`, one moment per parameter (f32 or bf16), starting at 0. No bias correction,
+//! no ε. Couplings: decay is multiplied by the lr (as in PyTorch and optax); use an lr 3–10×
+//! smaller and a λ 3–10× larger than AdamW's.
+//!
+//! NaN: a NaN gradient propagates as in PyTorch (`torch.sign(NaN) = NaN`): that parameter
+//! and its moment become NaN. Use [`super::Tiger`] for a guard.
+//!
+//! ```
+//! use margay::optim::LionConfig;
+//! let lion = LionConfig::new(1e-3).build().unwrap();
+//! let (mut p, mut m) = ([1.0_f32, -1.0], [0.0_f32; 2]);
+//! lion.step_array(lion.at(1), &mut p, &[0.5, -0.5], &mut m);
+//! assert_eq!(p, [0.999, -0.999]);
+//! ```
+
+use super::error::{non_negative, positive, unit_beta, ConfigError, StepError};
+use super::{check_lengths, Moment, Schedule, Step};
+use crate::math::sign;
+
+/// Lion hyper-parameters (see the module docs for symbols and defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LionConfig {
+    /// Learning rate η.
+    pub lr: f32,
+    /// Interpolation coefficient β₁ for the update direction.
+    pub beta1: f32,
+    /// Momentum decay β₂.
+    pub beta2: f32,
+    /// Decoupled weight decay λ (multiplied by lr).
+    pub weight_decay: f32,
+}
+
+impl Default for LionConfig {
+    fn default() -> Self {
+        Self::new(1e-4)
+    }
+}
+
+impl LionConfig {
+    /// Defaults with the given learning rate.
+    pub const fn new(lr: f32) -> Self {
+        LionConfig {
+            lr,
+            beta1: 0.9,
+            beta2: 0.99,
+            weight_decay: 0.0,
+        }
+    }
+
+    /// Validates: `lr > 0` finite, `β₁, β₂ ∈ [0, 1)`, `λ >= 0` finite.
+    pub fn build(self) -> Result<Lion, ConfigError> {
+        positive("lr", self.lr)?;
+        unit_beta("beta1", self.beta1)?;
+        unit_beta("beta2", self.beta2)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        Ok(Lion { cfg: self })
+    }
+}
+
+/// A validated Lion optimizer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Lion {
+    cfg: LionConfig,
+}
+
+impl Lion {
+    /// The validated configuration.
+    pub const fn config(&self) -> &LionConfig {
+        &self.cfg
+    }
+
+    /// Step `t` at the configured learning rate.
+    pub const fn at(&self, t: u64) -> Step {
+        Step::trusted(t, self.cfg.lr)
+    }
+
+    /// Step `t` at the configured learning rate times `schedule.factor(t)`.
+    pub fn at_scheduled<S: Schedule>(&self, t: u64, schedule: &S) -> Step {
+        Step::trusted(t, self.cfg.lr * schedule.factor(t))
+    }
+
+    /// One Lion step on slices. A length mismatch returns an error and modifies nothing.
+    pub fn step<M: Moment>(
+        &self,
+        s: Step,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [M],
+    ) -> Result<(), StepError> {
+        check_lengths(params.len(), grads.len(), m.len())?;
+        self.kernel(s, params, grads, m);
+        Ok(())
+    }
+
+    /// One Lion step on arrays (lengths agree by construction).
+    pub fn step_array<M: Moment, const N: usize>(
+        &self,
+        s: Step,
+        params: &mut [f32; N],
+        grads: &[f32; N],
+        m: &mut [M; N],
+    ) {
+        self.kernel(s, params, grads, m);
+    }
+
+    #[inline]
+    fn kernel<M: Moment>(&self, s: Step, params: &mut [f32], grads: &[f32], m: &mut [M]) {
+        let LionConfig {
+            beta1,
+            beta2,
+            weight_decay,
+            ..
+        } = self.cfg;
+        let lr = s.lr;
+        let decay = 1.0 - lr * weight_decay;
+        let (c1, c2) = (1.0 - beta1, 1.0 - beta2);
+        for ((p, &g), m) in params.iter_mut().zip(grads).zip(m.iter_mut()) {
+            let mt = m.load();
+            let c = beta1 * mt + c1 * g;
+            *p = *p * decay - lr * sign(c);
+            *m = M::store(beta2 * mt + c2 * g);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lion_rejects_bad_hyper_parameters() {
+        for lr in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            assert!(LionConfig::new(lr).build().is_err());
+        }
+        for b in [-0.1, 1.0, f32::NAN] {
+            assert!(LionConfig {
+                beta1: b,
+                ..LionConfig::new(1e-3)
+            }
+            .build()
+            .is_err());
+            assert!(LionConfig {
+                beta2: b,
+                ..LionConfig::new(1e-3)
+            }
+            .build()
+            .is_err());
+        }
+        assert!(LionConfig {
+            weight_decay: -1.0,
+            ..LionConfig::new(1e-3)
+        }
+        .build()
+        .is_err());
+    }
+
+    #[test]
+    fn lion_mismatched_slices_modify_nothing() {
+        let lion = LionConfig::new(1e-2).build().unwrap();
+        let mut p = [1.0f32, 2.0];
+        let mut m = [0.5f32; 3];
+        let err = lion
+            .step(lion.at(1), &mut p, &[1.0, 1.0], &mut m)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            StepError::LengthMismatch {
+                params: 2,
+                grads: 2,
+                state: 3
+            }
+        ));
+        assert_eq!(p, [1.0, 2.0]);
+        assert_eq!(m, [0.5; 3]);
+    }
+
+    #[test]
+    fn lion_nan_gradient_propagates_like_pytorch() {
+        let lion = LionConfig::new(1e-2).build().unwrap();
+        let mut p = [1.0f32, 2.0];
+        let mut m = [0.0f32; 2];
+        lion.step_array(lion.at(1), &mut p, &[f32::NAN, 1.0], &mut m);
+        assert!(p[0].is_nan() && m[0].is_nan());
+        assert_eq!(p[1], 2.0 - 1e-2);
+    }
+
+    #[test]
+    fn lion_uses_old_momentum_with_beta1_then_updates_with_beta2() {
+        // m = 1, g = -5: c = 0.9 - 0.5 = 0.4 > 0 so θ decreases; m = 0.99 - 0.05 = 0.94.
+        let lion = LionConfig::new(0.1).build().unwrap();
+        let (mut p, mut m) = ([0.0f32], [1.0f32]);
+        lion.step_array(lion.at(1), &mut p, &[-5.0], &mut m);
+        assert_eq!(p, [-0.1]);
+        assert!((m[0] - 0.94).abs() < 1e-6);
+    }
+}

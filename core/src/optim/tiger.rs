@@ -1,0 +1,493 @@
+//! Tiger: Tight-fisted Optimizer (Su Jianlin, kexue 9512; `bojone/tiger`).
+//!
+//! Intuition: Lion with one coefficient (β₁ = β₂ = β), so the momentum is the only state
+//! and gradient accumulation over `k` micro-steps needs no extra buffer; the learning rate
+//! is tied to the scale of each parameter, and a NaN gradient shrinks the weights instead of
+//! destroying them.
+//!
+//! | config field | symbol | default | source |
+//! |---|---|---|---|
+//! | `lr` | α (global, relative in the `Rms*` modes) | 1e-3 | post: max α ∈ [1e-3, 2e-3] |
+//! | `beta` | β | 0.965 | `tiger.py` (NLP; CV: 0.945) |
+//! | `weight_decay` | λ | 0.01 | post |
+//! | `accumulation` | k | 1 | |
+//! | `lr_mode` | η from α | [`LrMode::Absolute`] | see [`LrMode`] |
+//! | `lr_scale` | group multiplier | 1.0 | 0.5 for bias/norm in the preset |
+//! | `nan_shrink` | s | 0.99 | `tiger.py` `shrink_ratio` |
+//! | `nan_center` | c | 0.0 | 1.0 for norm gains |
+//! | `guard` | which gradients trigger the guard | [`Guard::NonFinite`] | see [`Guard`] |
+//!
+//! Update, micro-steps t = 1, 2, … (`χ(t) = 1` when `t ≡ 0 mod k`):
+//! ```text
+//! if any gradient is NaN (or ±Inf, see Guard):        the guard
+//!     m unchanged;  θ ← (θ − c)·s + c                (on any micro-step)
+//! else:
+//!     m ← b·m + (1−β)/k·g      b = β on the first micro-step of a window, else 1
+//!     if χ(t):  θ ← θ·(1 − η·λ) − η·sign(m)          sign(0) = 0
+//! ```
+//! with `η = lr·lr_scale·mode(θ)` taken before the step. State: `m`, one moment per
+//! parameter (f32 or bf16: 2 bytes). With k = 1 Tiger equals Lion(β, β).
+//!
+//! Inf gradients: the reference checks NaN only. An Inf gradient makes `m` infinite, and
+//! a later `Inf − Inf` turns it into NaN, after which `sign(m)` is NaN and the parameter
+//! is lost. margay's default [`Guard::NonFinite`] therefore treats ±Inf like NaN (the rule
+//! PyTorch's `GradScaler` uses to skip a step); [`Guard::NanOnly`] follows the reference.
+//!
+//! ```
+//! use margay::optim::{TigerConfig, TigerOutcome};
+//! let tiger = TigerConfig { accumulation: 2, ..TigerConfig::new(0.01) }.build().unwrap();
+//! let (mut p, mut m) = ([1.0_f32], [0.0_f32]);
+//! assert_eq!(tiger.step_array(tiger.at(1), &mut p, &[1.0], &mut m), Ok(TigerOutcome::Accumulated));
+//! assert_eq!(p, [1.0]);
+//! assert_eq!(tiger.step_array(tiger.at(2), &mut p, &[1.0], &mut m), Ok(TigerOutcome::Updated));
+//! assert_eq!(p, [1.0 * (1.0 - 0.01 * 0.01) - 0.01]);
+//! ```
+
+use super::error::{
+    finite, non_negative, open_closed_unit, positive, unit_beta, ConfigError, StepError,
+};
+use super::{check_lengths, Moment, Schedule, Step};
+use crate::math::{any_nan, any_non_finite, rms, sign, sqrt};
+
+/// How Tiger turns the global lr α into a per-tensor step size η.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum LrMode {
+    /// η = α (biases, norm gains; the preset uses `lr_scale = 0.5`).
+    Absolute,
+    /// η = α·RMS(θ) over the whole tensor (matrix kernels).
+    Rms,
+    /// η = α·RMS(row) for each row of `cols` elements (embeddings, `tiger.py`).
+    RmsPerRow {
+        /// Row length.
+        cols: usize,
+    },
+    /// η = α/√d, a constant stand-in for RMS (Su's comment; for MCUs).
+    InvSqrtDim {
+        /// The hidden size d.
+        dim: usize,
+    },
+}
+
+/// Which gradients fire Tiger's skip-and-shrink guard (checked per tensor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Guard {
+    /// Any NaN or ±Inf element (default).
+    NonFinite,
+    /// Any NaN element, as in `tiger.py`; Inf passes through (see the module docs).
+    NanOnly,
+}
+
+/// What one Tiger micro-step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TigerOutcome {
+    /// The gradient was added to the momentum; parameters unchanged.
+    Accumulated,
+    /// Last micro-step of a window: parameters updated.
+    Updated,
+    /// The guard fired: momentum unchanged, parameters shrunk toward the centre.
+    Guarded,
+}
+
+/// Tiger hyper-parameters (see the module docs for symbols and defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TigerConfig {
+    /// Global learning rate α (the schedule multiplies it).
+    pub lr: f32,
+    /// Momentum coefficient β.
+    pub beta: f32,
+    /// Decoupled weight decay λ (multiplied by η).
+    pub weight_decay: f32,
+    /// Micro-steps per update k (>= 1).
+    pub accumulation: u32,
+    /// How η follows from α.
+    pub lr_mode: LrMode,
+    /// Group multiplier on α (0.5 for biases and norm gains in the preset).
+    pub lr_scale: f32,
+    /// Shrink ratio s of the guard, in (0, 1].
+    pub nan_shrink: f32,
+    /// Centre c of the guard's shrink (1 for norm gains).
+    pub nan_center: f32,
+    /// Which gradients fire the guard.
+    pub guard: Guard,
+}
+
+impl Default for TigerConfig {
+    fn default() -> Self {
+        Self::new(1e-3)
+    }
+}
+
+impl TigerConfig {
+    /// Defaults with the given global learning rate.
+    pub const fn new(lr: f32) -> Self {
+        TigerConfig {
+            lr,
+            beta: 0.965,
+            weight_decay: 0.01,
+            accumulation: 1,
+            lr_mode: LrMode::Absolute,
+            lr_scale: 1.0,
+            nan_shrink: 0.99,
+            nan_center: 0.0,
+            guard: Guard::NonFinite,
+        }
+    }
+
+    /// Validates every field (lr, lr_scale > 0; β ∈ [0, 1); λ >= 0; k, cols, dim >= 1;
+    /// s ∈ (0, 1]; c finite).
+    pub fn build(self) -> Result<Tiger, ConfigError> {
+        positive("lr", self.lr)?;
+        positive("lr_scale", self.lr_scale)?;
+        unit_beta("beta", self.beta)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        if self.accumulation == 0 {
+            return Err(ConfigError::Zero {
+                field: "accumulation",
+            });
+        }
+        let mode_factor = match self.lr_mode {
+            LrMode::RmsPerRow { cols: 0 } => return Err(ConfigError::Zero { field: "cols" }),
+            LrMode::InvSqrtDim { dim: 0 } => return Err(ConfigError::Zero { field: "dim" }),
+            LrMode::InvSqrtDim { dim } => 1.0 / sqrt(dim as f32),
+            _ => 1.0,
+        };
+        open_closed_unit("nan_shrink", self.nan_shrink)?;
+        finite("nan_center", self.nan_center)?;
+        let add = (1.0 - self.beta) / self.accumulation as f32;
+        Ok(Tiger {
+            cfg: self,
+            add,
+            mode_factor,
+        })
+    }
+}
+
+/// A validated Tiger optimizer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tiger {
+    cfg: TigerConfig,
+    /// (1 − β)/k, added per micro-step.
+    add: f32,
+    /// 1/√d for `InvSqrtDim`, else 1.
+    mode_factor: f32,
+}
+
+impl Tiger {
+    /// The validated configuration.
+    pub const fn config(&self) -> &TigerConfig {
+        &self.cfg
+    }
+
+    /// Micro-step `t` at the configured learning rate.
+    pub const fn at(&self, t: u64) -> Step {
+        Step::trusted(t, self.cfg.lr)
+    }
+
+    /// Micro-step `t` at the configured learning rate times `schedule.factor(t)`.
+    pub fn at_scheduled<S: Schedule>(&self, t: u64, schedule: &S) -> Step {
+        Step::trusted(t, self.cfg.lr * schedule.factor(t))
+    }
+
+    /// `true` when micro-step `t` updates the parameters (`t ≡ 0 mod k`).
+    pub const fn is_update_step(&self, t: u64) -> bool {
+        t % self.cfg.accumulation as u64 == 0
+    }
+
+    /// One Tiger micro-step on slices. A length mismatch (or, in `RmsPerRow` mode, a length
+    /// that is not a multiple of `cols`) returns an error and modifies nothing.
+    pub fn step<M: Moment>(
+        &self,
+        s: Step,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [M],
+    ) -> Result<TigerOutcome, StepError> {
+        check_lengths(params.len(), grads.len(), m.len())?;
+        if let LrMode::RmsPerRow { cols } = self.cfg.lr_mode {
+            if params.len() % cols != 0 {
+                return Err(StepError::RowMismatch {
+                    len: params.len(),
+                    cols,
+                });
+            }
+        }
+        Ok(self.kernel(s, params, grads, m))
+    }
+
+    /// One Tiger micro-step on arrays. Only `RmsPerRow` with `N` not a multiple of `cols`
+    /// can fail (nothing is modified then).
+    pub fn step_array<M: Moment, const N: usize>(
+        &self,
+        s: Step,
+        params: &mut [f32; N],
+        grads: &[f32; N],
+        m: &mut [M; N],
+    ) -> Result<TigerOutcome, StepError> {
+        self.step(s, params, grads, m)
+    }
+
+    fn kernel<M: Moment>(
+        &self,
+        s: Step,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [M],
+    ) -> TigerOutcome {
+        let cfg = &self.cfg;
+        let bad = match cfg.guard {
+            Guard::NonFinite => any_non_finite(grads),
+            Guard::NanOnly => any_nan(grads),
+        };
+        if bad {
+            shrink(params, cfg.nan_shrink, cfg.nan_center);
+            return TigerOutcome::Guarded;
+        }
+        let k = cfg.accumulation as u64;
+        let decay_m = if (s.t - 1) % k == 0 { cfg.beta } else { 1.0 };
+        if s.t % k != 0 {
+            accumulate(m, grads, decay_m, self.add);
+            return TigerOutcome::Accumulated;
+        }
+        let alpha = s.lr * cfg.lr_scale;
+        match cfg.lr_mode {
+            LrMode::Absolute | LrMode::InvSqrtDim { .. } => {
+                let eta = alpha * self.mode_factor;
+                update(params, grads, m, decay_m, self.add, eta, cfg.weight_decay);
+            }
+            LrMode::Rms => {
+                let eta = alpha * rms(params);
+                update(params, grads, m, decay_m, self.add, eta, cfg.weight_decay);
+            }
+            LrMode::RmsPerRow { cols } => {
+                let rows = params
+                    .chunks_mut(cols)
+                    .zip(grads.chunks(cols))
+                    .zip(m.chunks_mut(cols));
+                for ((p, g), m) in rows {
+                    let eta = alpha * rms(p);
+                    update(p, g, m, decay_m, self.add, eta, cfg.weight_decay);
+                }
+            }
+        }
+        TigerOutcome::Updated
+    }
+}
+
+/// `m ← b·m + a·g` (a micro-step that does not update θ).
+#[inline]
+fn accumulate<M: Moment>(m: &mut [M], grads: &[f32], b: f32, a: f32) {
+    for (m, &g) in m.iter_mut().zip(grads) {
+        *m = M::store(b * m.load() + a * g);
+    }
+}
+
+/// `m ← b·m + a·g;  θ ← θ·(1 − η·λ) − η·sign(m)`: one pass, reads θ, g, m; writes θ, m.
+#[inline]
+fn update<M: Moment>(
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [M],
+    b: f32,
+    a: f32,
+    eta: f32,
+    weight_decay: f32,
+) {
+    let decay = 1.0 - eta * weight_decay;
+    for ((p, &g), m) in params.iter_mut().zip(grads).zip(m.iter_mut()) {
+        let mt = b * m.load() + a * g;
+        *m = M::store(mt);
+        *p = *p * decay - eta * sign(mt);
+    }
+}
+
+/// The guard: `θ ← (θ − c)·s + c`.
+#[inline]
+fn shrink(params: &mut [f32], s: f32, c: f32) {
+    for p in params.iter_mut() {
+        *p = (*p - c) * s + c;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> TigerConfig {
+        TigerConfig::new(1e-2)
+    }
+
+    #[test]
+    fn tiger_rejects_bad_hyper_parameters() {
+        assert!(TigerConfig::new(0.0).build().is_err());
+        assert!(TigerConfig::new(f32::NAN).build().is_err());
+        assert!(TigerConfig { beta: 1.0, ..cfg() }.build().is_err());
+        assert!(TigerConfig {
+            beta: -0.5,
+            ..cfg()
+        }
+        .build()
+        .is_err());
+        assert!(TigerConfig {
+            accumulation: 0,
+            ..cfg()
+        }
+        .build()
+        .is_err());
+        assert!(TigerConfig {
+            weight_decay: -1e-3,
+            ..cfg()
+        }
+        .build()
+        .is_err());
+        assert!(TigerConfig {
+            nan_shrink: 0.0,
+            ..cfg()
+        }
+        .build()
+        .is_err());
+        assert!(TigerConfig {
+            nan_shrink: 1.5,
+            ..cfg()
+        }
+        .build()
+        .is_err());
+        assert!(TigerConfig {
+            nan_center: f32::INFINITY,
+            ..cfg()
+        }
+        .build()
+        .is_err());
+        assert!(TigerConfig {
+            lr_mode: LrMode::RmsPerRow { cols: 0 },
+            ..cfg()
+        }
+        .build()
+        .is_err());
+        assert!(TigerConfig {
+            lr_mode: LrMode::InvSqrtDim { dim: 0 },
+            ..cfg()
+        }
+        .build()
+        .is_err());
+    }
+
+    #[test]
+    fn tiger_without_decay_moves_each_weight_by_exactly_lr() {
+        let t = TigerConfig {
+            weight_decay: 0.0,
+            ..TigerConfig::new(0.25)
+        }
+        .build()
+        .unwrap();
+        let mut p = [1.0f32, -1.0, 0.5, 0.0];
+        let mut m = [0.0f32; 4];
+        t.step_array(t.at(1), &mut p, &[2.0, -3.0, 0.0, 1e-30], &mut m)
+            .unwrap();
+        assert_eq!(p, [0.75, -0.75, 0.5, -0.25]);
+    }
+
+    #[test]
+    fn tiger_guard_shrinks_toward_centre_and_keeps_momentum() {
+        let t = TigerConfig {
+            nan_center: 1.0,
+            nan_shrink: 0.5,
+            ..cfg()
+        }
+        .build()
+        .unwrap();
+        let mut p = [3.0f32, 0.0];
+        let mut m = [0.25f32, -0.5];
+        let out = t
+            .step_array(t.at(1), &mut p, &[f32::NAN, 1.0], &mut m)
+            .unwrap();
+        assert_eq!(out, TigerOutcome::Guarded);
+        assert_eq!(p, [2.0, 0.5]);
+        assert_eq!(m, [0.25, -0.5]);
+    }
+
+    #[test]
+    fn tiger_inf_gradient_fires_the_default_guard() {
+        let t = cfg().build().unwrap();
+        let mut p = [1.0f32];
+        let mut m = [0.0f32];
+        let out = t
+            .step_array(t.at(1), &mut p, &[f32::INFINITY], &mut m)
+            .unwrap();
+        assert_eq!(out, TigerOutcome::Guarded);
+        assert_eq!(m, [0.0]);
+    }
+
+    #[test]
+    fn tiger_inf_gradient_with_nan_only_guard_poisons_momentum_as_documented() {
+        let t = TigerConfig {
+            guard: Guard::NanOnly,
+            ..cfg()
+        }
+        .build()
+        .unwrap();
+        let mut p = [1.0f32];
+        let mut m = [0.0f32];
+        // +Inf: m = +Inf, sign = +1, the weight moves by the lr as usual.
+        let out = t
+            .step_array(t.at(1), &mut p, &[f32::INFINITY], &mut m)
+            .unwrap();
+        assert_eq!(out, TigerOutcome::Updated);
+        assert_eq!(m[0], f32::INFINITY);
+        assert!(p[0].is_finite());
+        // -Inf next: Inf - Inf = NaN in m, and the parameter becomes NaN.
+        t.step_array(t.at(2), &mut p, &[f32::NEG_INFINITY], &mut m)
+            .unwrap();
+        assert!(m[0].is_nan() && p[0].is_nan());
+    }
+
+    #[test]
+    fn tiger_rms_per_row_uses_each_rows_own_scale() {
+        let t = TigerConfig {
+            weight_decay: 0.0,
+            lr_mode: LrMode::RmsPerRow { cols: 2 },
+            ..TigerConfig::new(0.5)
+        }
+        .build()
+        .unwrap();
+        let mut p = [2.0f32, 2.0, 4.0, -4.0];
+        let mut m = [0.0f32; 4];
+        t.step_array(t.at(1), &mut p, &[1.0, 1.0, 1.0, -1.0], &mut m)
+            .unwrap();
+        assert_eq!(p, [1.0, 1.0, 2.0, -2.0]);
+        let mut q = [1.0f32; 3];
+        let mut mq = [0.0f32; 3];
+        assert_eq!(
+            t.step(t.at(1), &mut q, &[1.0; 3], &mut mq),
+            Err(StepError::RowMismatch { len: 3, cols: 2 })
+        );
+        assert_eq!(q, [1.0; 3]);
+    }
+
+    #[test]
+    fn tiger_inv_sqrt_dim_scales_the_lr() {
+        let t = TigerConfig {
+            weight_decay: 0.0,
+            lr_mode: LrMode::InvSqrtDim { dim: 16 },
+            ..TigerConfig::new(1.0)
+        }
+        .build()
+        .unwrap();
+        let mut p = [0.0f32];
+        let mut m = [0.0f32];
+        t.step_array(t.at(1), &mut p, &[1.0], &mut m).unwrap();
+        assert_eq!(p, [-0.25]);
+    }
+
+    #[test]
+    fn tiger_mismatched_slices_modify_nothing() {
+        let t = cfg().build().unwrap();
+        let mut p = [1.0f32; 4];
+        let mut m = [0.0f32; 4];
+        assert!(t.step(t.at(1), &mut p, &[1.0; 3], &mut m).is_err());
+        assert_eq!(p, [1.0; 4]);
+        assert_eq!(m, [0.0; 4]);
+    }
+}

@@ -1,6 +1,6 @@
 //! A short demonstration of the core optimizers on two test problems.
 
-use margay::optim::{AdamWConfig, LionConfig, LrMode, Step, TigerConfig};
+use margay::optim::{AdamW, AdamWConfig, Lion, LionConfig, Moment, Step, Tiger, TigerConfig};
 
 /// A test problem: value and gradient at a point.
 pub trait Problem {
@@ -65,62 +65,118 @@ impl Problem for Rosenbrock {
     }
 }
 
-/// An optimizer with its state, stepping one tensor.
-pub enum Runner {
-    /// Lion with its momentum.
-    Lion(margay::optim::Lion, Vec<f32>),
-    /// Tiger with its momentum.
-    Tiger(margay::optim::Tiger, Vec<f32>),
-    /// AdamW with both moments.
-    AdamW(margay::optim::AdamW, Vec<f32>, Vec<f32>),
+/// An optimizer together with its state for one tensor.
+pub trait Optimizer {
+    /// Name shown in tables.
+    fn name(&self) -> String;
+    /// One step at index `t` (1-based) with learning rate `lr`.
+    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]);
+    /// Every state value, as f32.
+    fn state(&self) -> Vec<f32>;
+    /// Bytes of optimizer state per parameter.
+    fn state_bytes_per_param(&self) -> usize;
 }
 
-impl Runner {
-    /// Name shown in the table.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Runner::Lion(..) => "lion",
-            Runner::Tiger(..) => "tiger",
-            Runner::AdamW(..) => "adamw",
-        }
-    }
+/// Lion with its momentum in storage `M`.
+pub struct LionRun<M: Moment>(pub Lion, pub Vec<M>);
+/// Tiger with its momentum in storage `M`.
+pub struct TigerRun<M: Moment>(pub Tiger, pub Vec<M>);
+/// AdamW with `m` in storage `M` and `v` in f32.
+pub struct AdamWRun<M: Moment>(pub AdamW, pub Vec<M>, pub Vec<f32>);
 
-    /// One step at index `t` with learning rate `lr`.
-    pub fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
-        let s = Step::new(t, lr).expect("demo learning rates are valid");
-        let r = match self {
-            Runner::Lion(o, m) => o.step(s, x, g, m),
-            Runner::Tiger(o, m) => o.step(s, x, g, m).map(|_| ()),
-            Runner::AdamW(o, m, v) => o.step(s, x, g, m, v),
-        };
-        r.expect("demo buffers have equal lengths");
+fn storage<M: Moment>() -> &'static str {
+    if M::BYTES == 2 {
+        "bf16"
+    } else {
+        "f32"
     }
 }
 
-/// The demo's optimizers for a problem of dimension `n`.
-pub fn runners(n: usize) -> Vec<(Runner, f32)> {
+fn step_ctx(t: u64, lr: f32) -> Step {
+    Step::new(t, lr).expect("learning rates from a schedule are finite and >= 0")
+}
+
+impl<M: Moment> Optimizer for LionRun<M> {
+    fn name(&self) -> String {
+        format!("lion/{}", storage::<M>())
+    }
+    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
+        self.0
+            .step(step_ctx(t, lr), x, g, &mut self.1)
+            .expect("buffers sized by the caller");
+    }
+    fn state(&self) -> Vec<f32> {
+        self.1.iter().map(|m| m.load()).collect()
+    }
+    fn state_bytes_per_param(&self) -> usize {
+        M::BYTES
+    }
+}
+
+impl<M: Moment> Optimizer for TigerRun<M> {
+    fn name(&self) -> String {
+        format!("tiger/{}/k{}", storage::<M>(), self.0.config().accumulation)
+    }
+    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
+        self.0
+            .step(step_ctx(t, lr), x, g, &mut self.1)
+            .expect("buffers sized by the caller");
+    }
+    fn state(&self) -> Vec<f32> {
+        self.1.iter().map(|m| m.load()).collect()
+    }
+    fn state_bytes_per_param(&self) -> usize {
+        M::BYTES
+    }
+}
+
+impl<M: Moment> Optimizer for AdamWRun<M> {
+    fn name(&self) -> String {
+        format!("adamw/{}", storage::<M>())
+    }
+    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
+        self.0
+            .step(step_ctx(t, lr), x, g, &mut self.1, &mut self.2)
+            .expect("buffers sized by the caller");
+    }
+    fn state(&self) -> Vec<f32> {
+        self.1
+            .iter()
+            .map(|m| m.load())
+            .chain(self.2.iter().copied())
+            .collect()
+    }
+    fn state_bytes_per_param(&self) -> usize {
+        M::BYTES + 4
+    }
+}
+
+/// The demo's optimizers for a problem of dimension `n`, with their base learning rates.
+pub fn runners(n: usize) -> Vec<(Box<dyn Optimizer>, f32)> {
     let tiger = TigerConfig {
         weight_decay: 0.0,
-        lr_mode: LrMode::Absolute,
         ..TigerConfig::new(1e-2)
     };
-    let lion = LionConfig {
-        beta1: 0.9,
-        beta2: 0.99,
-        ..LionConfig::new(1e-2)
-    };
+    let lion = LionConfig::new(1e-2);
     let adamw = AdamWConfig {
         weight_decay: 0.0,
         ..AdamWConfig::new(5e-2)
     };
     vec![
-        (Runner::Lion(lion.build().unwrap(), vec![0.0; n]), lion.lr),
         (
-            Runner::Tiger(tiger.build().unwrap(), vec![0.0; n]),
+            Box::new(LionRun(lion.build().unwrap(), vec![0.0f32; n])),
+            lion.lr,
+        ),
+        (
+            Box::new(TigerRun(tiger.build().unwrap(), vec![0.0f32; n])),
             tiger.lr,
         ),
         (
-            Runner::AdamW(adamw.build().unwrap(), vec![0.0; n], vec![0.0; n]),
+            Box::new(AdamWRun(
+                adamw.build().unwrap(),
+                vec![0.0f32; n],
+                vec![0.0; n],
+            )),
             adamw.lr,
         ),
     ]
@@ -130,7 +186,7 @@ pub fn runners(n: usize) -> Vec<(Runner, f32)> {
 /// `checkpoints` (step indices).
 pub fn run(
     problem: &dyn Problem,
-    runner: &mut Runner,
+    runner: &mut dyn Optimizer,
     lr: f32,
     steps: u64,
     checkpoints: &[u64],

@@ -39,15 +39,15 @@ fn demo(steps: u64) {
     let checkpoints = [1, steps / 10, steps / 2, steps].map(|c| c.max(1));
     let problems: [&dyn Problem; 2] = [&Quadratic { dim: 64 }, &Rosenbrock];
     println!("margay demo: loss after step (lr decays linearly to 1%)");
-    print!("{:<11} {:<6}", "problem", "opt");
+    print!("{:<11} {:<10}", "problem", "opt");
     for c in checkpoints {
         print!(" {:>12}", format!("t={c}"));
     }
     println!();
     for p in problems {
         for (mut r, lr) in runners(p.dim()) {
-            let vals = run(p, &mut r, lr, steps, &checkpoints);
-            print!("{:<11} {:<6}", p.name(), r.name());
+            let vals = run(p, r.as_mut(), lr, steps, &checkpoints);
+            print!("{:<11} {:<10}", p.name(), r.name());
             for v in vals {
                 print!(" {v:>12.3e}");
             }

@@ -1,1 +1,12 @@
-//! placeholder
+//! margay's conformance suite.
+//!
+//! - [`vectors`]: reads golden-vector files of format `margay-vectors/1` (see
+//!   `tests/vectors/README.md`) and checks margay against them, one case at a time.
+//! - [`problems`]: the shared test problems (quadratic, Rosenbrock) and the one table of
+//!   (algorithm, config) pairs that every check runs through.
+//!
+//! The `conformance` binary runs [`vectors`] over a directory; `cargo test` runs the same
+//! code on `tests/vectors/` plus the properties in `tests/tests/`.
+
+pub mod problems;
+pub mod vectors;

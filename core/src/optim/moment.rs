@@ -4,9 +4,11 @@
 ///
 /// Arithmetic is always done in f32: a moment is loaded, updated in f32 and stored back.
 /// - `f32`: 4 bytes, exact.
-/// - [`half::bf16`]: 2 bytes; `store` rounds to nearest, ties to even (8 significant bits).
-///   An EMA `m ← β·m + (1−β)·g` in bf16 stops decaying once `(1−β)·|m|` is below half an ulp
-///   of `m`, i.e. for `β > 1 − 2⁻⁹ ≈ 0.998`: keep AdamW's `v` (β₂ = 0.999) in f32.
+/// - [`half::bf16`]: 2 bytes; `store` rounds to nearest, ties to even (8 significant bits,
+///   unit roundoff 2⁻⁸). An EMA `m ← β·m + (1−β)·g` in bf16 keeps its error within
+///   `2⁻⁸·max|m|/(1−β)` of the f32 EMA (a tested property), and with `g = 0` it stops
+///   decaying once `(1−β)·|m|` is below half an ulp of `m` (from `β ≈ 0.996` up): keep
+///   AdamW's `v` (β₂ = 0.999) in f32.
 pub trait Moment: Copy + Default + PartialEq + core::fmt::Debug + 'static {
     /// Bytes of storage per element.
     const BYTES: usize;

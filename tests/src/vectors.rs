@@ -1,0 +1,476 @@
+//! Golden vectors: parse `margay-vectors/1` files and check cases.
+
+use margay::optim::{
+    AdamWConfig, ClipConfig, ClipForm, GlobalNormClip, LionConfig, LrMode, Step, TigerConfig,
+};
+use serde_json::Value;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The format tag every file must carry.
+pub const FORMAT: &str = "margay-vectors/1";
+
+/// A file or case that could not be read, naming where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormatError {
+    /// The file.
+    pub file: PathBuf,
+    /// The case name (or index) when the problem is inside a case.
+    pub case: Option<String>,
+    /// What is wrong.
+    pub msg: String,
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.case {
+            Some(c) => write!(f, "{}: case `{}`: {}", self.file.display(), c, self.msg),
+            None => write!(f, "{}: {}", self.file.display(), self.msg),
+        }
+    }
+}
+
+impl std::error::Error for FormatError {}
+
+/// One parsed vector file.
+#[derive(Debug, Clone)]
+pub struct VectorFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The `kind` field.
+    pub kind: String,
+    /// The raw cases.
+    pub cases: Vec<Value>,
+}
+
+/// The result of one case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseResult {
+    /// `kind/name`.
+    pub name: String,
+    /// Whether every value was within tolerance.
+    pub passed: bool,
+    /// Largest `|y − e|` seen, and the allowed bound at that element.
+    pub worst: Option<(f64, f64)>,
+    /// Why it failed (first offending value), or a note.
+    pub detail: String,
+}
+
+/// Reads and checks the envelope of one file.
+pub fn load_file(path: &Path) -> Result<VectorFile, FormatError> {
+    let err = |msg: String| FormatError {
+        file: path.to_path_buf(),
+        case: None,
+        msg,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| err(format!("not valid JSON: {e}")))?;
+    let format = v.get("format").and_then(Value::as_str);
+    if format != Some(FORMAT) {
+        return Err(err(format!(
+            "`format` must be \"{FORMAT}\", found {format:?}"
+        )));
+    }
+    let kind = v
+        .get("kind")
+        .and_then(Value::as_str)
+        .ok_or_else(|| err("missing string field `kind`".into()))?
+        .to_string();
+    let cases = v
+        .get("cases")
+        .and_then(Value::as_array)
+        .ok_or_else(|| err("missing array field `cases`".into()))?
+        .clone();
+    Ok(VectorFile {
+        path: path.to_path_buf(),
+        kind,
+        cases,
+    })
+}
+
+/// Every `*.json` file in `dir`, sorted; a path to a file is returned as is.
+pub fn vector_files(path: &Path) -> Result<Vec<PathBuf>, FormatError> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let rd = std::fs::read_dir(path).map_err(|e| FormatError {
+        file: path.to_path_buf(),
+        case: None,
+        msg: format!("cannot list directory: {e} (pass a directory of *.json vector files)"),
+    })?;
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Runs every case of a file. A malformed case is an `Err` naming file and case; an
+/// unknown kind or algorithm is a failed case.
+pub fn run_file(file: &VectorFile) -> Result<Vec<CaseResult>, FormatError> {
+    let mut out = Vec::with_capacity(file.cases.len());
+    for (i, case) in file.cases.iter().enumerate() {
+        let name = case
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("#{i}"));
+        let wrap = |msg: String| FormatError {
+            file: file.path.clone(),
+            case: Some(name.clone()),
+            msg,
+        };
+        let full = format!("{}/{}", file.kind, name);
+        let r = match file.kind.as_str() {
+            "optim" => run_optim(case).map_err(wrap)?,
+            "clip" => run_clip(case).map_err(wrap)?,
+            other => Outcome::fail(format!("kind `{other}` is not implemented")),
+        };
+        out.push(CaseResult {
+            name: full,
+            passed: r.passed,
+            worst: r.worst,
+            detail: r.detail,
+        });
+    }
+    Ok(out)
+}
+
+/// Pass/fail of one case with its worst error.
+struct Outcome {
+    passed: bool,
+    worst: Option<(f64, f64)>,
+    detail: String,
+}
+
+impl Outcome {
+    fn fail(detail: String) -> Self {
+        Outcome {
+            passed: false,
+            worst: None,
+            detail,
+        }
+    }
+}
+
+/// A tolerance `|y − e| <= abs + rel·|e|`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tolerance {
+    /// Absolute part.
+    pub abs: f64,
+    /// Relative part.
+    pub rel: f64,
+}
+
+/// Compares computed values against expected ones, tracking the worst element.
+struct Checker {
+    worst: Option<(f64, f64)>,
+    first_fail: Option<String>,
+}
+
+impl Checker {
+    fn new() -> Self {
+        Checker {
+            worst: None,
+            first_fail: None,
+        }
+    }
+
+    fn check(&mut self, what: &str, got: &[f32], want: &[f64], tol: Tolerance) {
+        if got.len() != want.len() {
+            self.first_fail.get_or_insert(format!(
+                "{what}: {} values computed, {} expected",
+                got.len(),
+                want.len()
+            ));
+            return;
+        }
+        for (i, (&y, &e)) in got.iter().zip(want).enumerate() {
+            let y = y as f64;
+            let ok = if e.is_nan() {
+                y.is_nan()
+            } else if e.is_infinite() {
+                y == e
+            } else {
+                (y - e).abs() <= tol.abs + tol.rel * e.abs()
+            };
+            if e.is_finite() && y.is_finite() {
+                let err = (y - e).abs();
+                let bound = tol.abs + tol.rel * e.abs();
+                if self
+                    .worst
+                    .is_none_or(|(w, b)| err / bound.max(1e-300) > w / b.max(1e-300))
+                {
+                    self.worst = Some((err, bound));
+                }
+            }
+            if !ok && self.first_fail.is_none() {
+                self.first_fail = Some(format!("{what}[{i}]: got {y:e}, expected {e:e}"));
+            }
+        }
+    }
+
+    fn finish(self) -> Outcome {
+        Outcome {
+            passed: self.first_fail.is_none(),
+            worst: self.worst,
+            detail: self.first_fail.unwrap_or_default(),
+        }
+    }
+}
+
+/// A JSON number or one of the strings "nan", "inf", "-inf".
+pub fn number(v: &Value) -> Result<f64, String> {
+    match v {
+        Value::Number(n) => n.as_f64().ok_or_else(|| format!("bad number {n}")),
+        Value::String(s) => match s.as_str() {
+            "nan" => Ok(f64::NAN),
+            "inf" => Ok(f64::INFINITY),
+            "-inf" => Ok(f64::NEG_INFINITY),
+            other => Err(format!("expected a number, found string {other:?}")),
+        },
+        other => Err(format!("expected a number, found {other}")),
+    }
+}
+
+fn field<'a>(v: &'a Value, key: &str) -> Result<&'a Value, String> {
+    v.get(key).ok_or_else(|| format!("missing field `{key}`"))
+}
+
+fn num(v: &Value, key: &str) -> Result<f64, String> {
+    number(field(v, key)?).map_err(|e| format!("`{key}`: {e}"))
+}
+
+fn vec64(v: &Value, key: &str) -> Result<Vec<f64>, String> {
+    let arr = field(v, key)?
+        .as_array()
+        .ok_or_else(|| format!("`{key}` must be an array"))?;
+    arr.iter()
+        .map(number)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("`{key}`: {e}"))
+}
+
+fn mat64(v: &Value, key: &str) -> Result<Vec<Vec<f64>>, String> {
+    let arr = field(v, key)?
+        .as_array()
+        .ok_or_else(|| format!("`{key}` must be an array of arrays"))?;
+    arr.iter()
+        .enumerate()
+        .map(|(i, row)| {
+            row.as_array()
+                .ok_or_else(|| format!("`{key}[{i}]` must be an array"))?
+                .iter()
+                .map(number)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("`{key}[{i}]`: {e}"))
+        })
+        .collect()
+}
+
+fn to32(xs: &[f64]) -> Vec<f32> {
+    xs.iter().map(|&x| x as f32).collect()
+}
+
+/// The case's `tolerance` (a single entry; optim and clip use one per case).
+pub fn tolerance(case: &Value) -> Result<Tolerance, String> {
+    let t = field(case, "tolerance")?;
+    Ok(Tolerance {
+        abs: num(t, "abs")?,
+        rel: num(t, "rel")?,
+    })
+}
+
+/// A parsed optimizer case.
+#[derive(Debug, Clone)]
+pub struct OptimCase {
+    /// The algorithm with its config.
+    pub algorithm: Algorithm,
+    /// Initial parameters.
+    pub params: Vec<f32>,
+    /// Gradient per (micro-)step.
+    pub grads: Vec<Vec<f32>>,
+    /// Expected parameters after each step.
+    pub expected: Vec<Vec<f64>>,
+    /// Tolerance.
+    pub tolerance: Tolerance,
+}
+
+/// An algorithm named by a vector file, with its config.
+#[derive(Debug, Clone, Copy)]
+pub enum Algorithm {
+    /// AdamW.
+    AdamW(AdamWConfig),
+    /// Lion.
+    Lion(LionConfig),
+    /// Tiger.
+    Tiger(TigerConfig),
+}
+
+/// Parses an `optim` case.
+pub fn parse_optim(case: &Value) -> Result<OptimCase, String> {
+    let alg = field(case, "algorithm")?
+        .as_str()
+        .ok_or("`algorithm` must be a string")?;
+    let c = field(case, "config")?;
+    let f = |k: &str| num(c, k).map(|x| x as f32);
+    let algorithm = match alg {
+        "adamw" => Algorithm::AdamW(AdamWConfig {
+            lr: f("lr")?,
+            beta1: f("beta1")?,
+            beta2: f("beta2")?,
+            eps: f("eps")?,
+            weight_decay: f("weight_decay")?,
+        }),
+        "lion" => Algorithm::Lion(LionConfig {
+            lr: f("lr")?,
+            beta1: f("beta1")?,
+            beta2: f("beta2")?,
+            weight_decay: f("weight_decay")?,
+        }),
+        "tiger" => {
+            let mode = field(c, "lr_mode")?
+                .as_str()
+                .ok_or("`lr_mode` must be a string")?;
+            let lr_mode = match mode {
+                "absolute" => LrMode::Absolute,
+                "rms" => LrMode::Rms,
+                other => return Err(format!("unknown tiger lr_mode `{other}`")),
+            };
+            let k = num(c, "accumulation")?;
+            if k < 1.0 || k.fract() != 0.0 || k > u32::MAX as f64 {
+                return Err(format!(
+                    "`accumulation` must be a whole number >= 1, got {k}"
+                ));
+            }
+            let base = TigerConfig::new(f("lr")?);
+            let cfg = TigerConfig {
+                beta: f("beta")?,
+                weight_decay: f("weight_decay")?,
+                accumulation: k as u32,
+                lr_mode,
+                nan_shrink: c
+                    .get("nan_shrink")
+                    .map(number)
+                    .transpose()?
+                    .map_or(base.nan_shrink, |x| x as f32),
+                nan_center: c
+                    .get("nan_center")
+                    .map(number)
+                    .transpose()?
+                    .map_or(base.nan_center, |x| x as f32),
+                ..base
+            };
+            Algorithm::Tiger(cfg)
+        }
+        other => return Err(format!("unknown optim algorithm `{other}`")),
+    };
+    let params = to32(&vec64(case, "params")?);
+    let grads: Vec<Vec<f32>> = mat64(case, "grads")?.iter().map(|g| to32(g)).collect();
+    let expected = mat64(case, "expected")?;
+    if grads.len() != expected.len() {
+        return Err(format!(
+            "{} gradient steps but {} expected steps",
+            grads.len(),
+            expected.len()
+        ));
+    }
+    if let Some(i) = grads.iter().position(|g| g.len() != params.len()) {
+        return Err(format!(
+            "grads[{i}] has {} values, params has {}",
+            grads[i].len(),
+            params.len()
+        ));
+    }
+    Ok(OptimCase {
+        algorithm,
+        params,
+        grads,
+        expected,
+        tolerance: tolerance(case)?,
+    })
+}
+
+/// Runs an optimizer case through margay, returning the parameters after every step.
+pub fn simulate(case: &OptimCase) -> Result<Vec<Vec<f32>>, String> {
+    let n = case.params.len();
+    let mut p = case.params.clone();
+    let mut m = vec![0.0f32; n];
+    let mut v = vec![0.0f32; n];
+    let mut out = Vec::with_capacity(case.grads.len());
+    for (i, g) in case.grads.iter().enumerate() {
+        let t = i as u64 + 1;
+        let r = match case.algorithm {
+            Algorithm::AdamW(c) => {
+                let o = c.build().map_err(|e| e.to_string())?;
+                o.step(Step::new(t, c.lr).unwrap(), &mut p, g, &mut m, &mut v)
+            }
+            Algorithm::Lion(c) => {
+                let o = c.build().map_err(|e| e.to_string())?;
+                o.step(o.at(t), &mut p, g, &mut m)
+            }
+            Algorithm::Tiger(c) => {
+                let o = c.build().map_err(|e| e.to_string())?;
+                o.step(o.at(t), &mut p, g, &mut m).map(|_| ())
+            }
+        };
+        r.map_err(|e| e.to_string())?;
+        out.push(p.clone());
+    }
+    Ok(out)
+}
+
+fn run_optim(case: &Value) -> Result<Outcome, String> {
+    let c = parse_optim(case)?;
+    let got = match simulate(&c) {
+        Ok(g) => g,
+        Err(e) => return Ok(Outcome::fail(e)),
+    };
+    let mut chk = Checker::new();
+    for (t, (y, e)) in got.iter().zip(&c.expected).enumerate() {
+        chk.check(&format!("step {}", t + 1), y, e, c.tolerance);
+    }
+    Ok(chk.finish())
+}
+
+fn run_clip(case: &Value) -> Result<Outcome, String> {
+    let max_norm = num(case, "max_norm")? as f32;
+    let grads: Vec<Vec<f32>> = mat64(case, "grads")?.iter().map(|g| to32(g)).collect();
+    let total = num(case, "total_norm")?;
+    let exp_min = mat64(case, "expected_min")?;
+    let exp_smooth = mat64(case, "expected_smooth")?;
+    let tol = tolerance(case)?;
+    let mut chk = Checker::new();
+    for (form, expected, label) in [
+        (ClipForm::Min, &exp_min, "min"),
+        (ClipForm::Smooth, &exp_smooth, "smooth"),
+    ] {
+        let clip = match ClipConfig::new(max_norm, form).build() {
+            Ok(c) => c,
+            Err(e) => return Ok(Outcome::fail(e.to_string())),
+        };
+        let mut g = grads.clone();
+        let mut views: Vec<&mut [f32]> = g.iter_mut().map(|x| x.as_mut_slice()).collect();
+        let report = clip.apply(&mut views);
+        chk.check("total_norm", &[report.norm], &[total], tol);
+        if expected.len() != g.len() {
+            return Err(format!(
+                "`expected_{label}` has {} tensors, `grads` {}",
+                expected.len(),
+                g.len()
+            ));
+        }
+        for (i, (y, e)) in g.iter().zip(expected.iter()).enumerate() {
+            chk.check(&format!("{label}[{i}]"), y, e, tol);
+        }
+    }
+    let views: Vec<&[f32]> = grads.iter().map(|x| x.as_slice()).collect();
+    chk.check(
+        "global_norm",
+        &[GlobalNormClip::global_norm(&views)],
+        &[total],
+        tol,
+    );
+    Ok(chk.finish())
+}

@@ -1,0 +1,147 @@
+//! Golden vectors in `cargo test`: the kinds implemented so far pass, a changed expected
+//! value fails, and malformed files are errors that name the file and the case.
+
+use margay_tests::vectors::{load_file, run_file};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn vectors_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors")
+}
+
+fn run_kind(file: &str) -> usize {
+    let f = load_file(&vectors_dir().join(file)).unwrap();
+    let results = run_file(&f).unwrap();
+    let failed: Vec<_> = results.iter().filter(|r| !r.passed).collect();
+    assert!(failed.is_empty(), "failed cases: {failed:#?}");
+    results.len()
+}
+
+#[test]
+fn optim_golden_vectors_pass() {
+    assert_eq!(run_kind("optim.json"), 27);
+}
+
+#[test]
+fn clip_golden_vectors_pass() {
+    assert_eq!(run_kind("clip.json"), 3);
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("margay-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn conformance(dir: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_conformance"))
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn runner_fails_when_one_expected_value_is_changed() {
+    let dir = tmpdir("changed");
+    let text = std::fs::read_to_string(vectors_dir().join("optim.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let case = &mut v["cases"][17]; // tiger_c0_n5
+    assert_eq!(case["name"], "tiger_c0_n5");
+    let e = case["expected"][2][3].as_f64().unwrap();
+    case["expected"][2][3] = serde_json::json!(e + 1e-4);
+    std::fs::write(dir.join("optim.json"), v.to_string()).unwrap();
+    let (code, stdout, _) = conformance(&dir);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("FAIL optim.json optim/tiger_c0_n5"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("step 3[3]"), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("26 passed, 1 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn runner_passes_the_shipped_optim_and_clip_files() {
+    let dir = tmpdir("shipped");
+    for f in ["optim.json", "clip.json"] {
+        std::fs::copy(vectors_dir().join(f), dir.join(f)).unwrap();
+    }
+    let (code, stdout, stderr) = conformance(&dir);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.trim_end().ends_with("30 passed, 0 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn malformed_case_names_the_file_and_the_case() {
+    let dir = tmpdir("malformed");
+    let body = r#"{"format": "margay-vectors/1", "kind": "optim", "cases": [
+        {"name": "no_config", "algorithm": "lion", "params": [1.0], "grads": [[1.0]],
+         "expected": [[1.0]], "tolerance": {"abs": 0, "rel": 0}}]}"#;
+    std::fs::write(dir.join("bad.json"), body).unwrap();
+    let (code, stdout, stderr) = conformance(&dir);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("bad.json: case `no_config`: missing field `config`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_kind_and_algorithm_are_failures_not_skips() {
+    let dir = tmpdir("unknown");
+    std::fs::write(
+        dir.join("k.json"),
+        r#"{"format": "margay-vectors/1", "kind": "teleport", "cases": [{"name": "x"}]}"#,
+    )
+    .unwrap();
+    let (code, stdout, _) = conformance(&dir);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("FAIL k.json teleport/x"), "{stdout}");
+    assert!(stdout.trim_end().ends_with("0 passed, 1 failed"));
+
+    std::fs::write(
+        dir.join("k.json"),
+        r#"{"format": "margay-vectors/1", "kind": "optim", "cases": [{"name": "y",
+            "algorithm": "sgd", "config": {}, "params": [], "grads": [], "expected": [],
+            "tolerance": {"abs": 0, "rel": 0}}]}"#,
+    )
+    .unwrap();
+    let (code, _, stderr) = conformance(&dir);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("case `y`: unknown optim algorithm `sgd`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn wrong_format_tag_and_invalid_json_are_errors_naming_the_file() {
+    let dir = tmpdir("format");
+    std::fs::write(
+        dir.join("a.json"),
+        r#"{"format": "other/2", "kind": "optim", "cases": []}"#,
+    )
+    .unwrap();
+    let (code, _, stderr) = conformance(&dir);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("a.json: `format` must be \"margay-vectors/1\""),
+        "{stderr}"
+    );
+    std::fs::write(dir.join("a.json"), "{not json").unwrap();
+    let (code, _, stderr) = conformance(&dir);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("a.json: not valid JSON"), "{stderr}");
+}

@@ -204,3 +204,85 @@ pub fn run(
     }
     out
 }
+
+/// One row of the bf16-vs-f32 state comparison.
+pub struct Drift {
+    /// Problem name.
+    pub problem: &'static str,
+    /// Optimizer family.
+    pub optimizer: &'static str,
+    /// Final loss with f32 state.
+    pub loss_f32: f32,
+    /// Final loss with bf16 state (AdamW: `m` in bf16, `v` in f32).
+    pub loss_bf16: f32,
+    /// Largest `|θ_bf16 − θ_f32|` over the run.
+    pub max_param_diff: f32,
+}
+
+/// Runs each optimizer twice on each problem, once with f32 and once with bf16 moments,
+/// from the same start with the same gradients schedule, and reports how far they drift.
+pub fn bf16_drift(steps: u64) -> Vec<Drift> {
+    use half::bf16;
+    let problems: [&dyn Problem; 2] = [&Quadratic { dim: 64 }, &Rosenbrock];
+    let mut rows = Vec::new();
+    for p in problems {
+        let n = p.dim();
+        let tiger = TigerConfig {
+            weight_decay: 0.0,
+            ..TigerConfig::new(1e-2)
+        }
+        .build()
+        .unwrap();
+        let lion = LionConfig::new(1e-2).build().unwrap();
+        let adamw = AdamWConfig {
+            weight_decay: 0.0,
+            ..AdamWConfig::new(5e-2)
+        }
+        .build()
+        .unwrap();
+        type Pair = (&'static str, f32, Box<dyn Optimizer>, Box<dyn Optimizer>);
+        let pairs: Vec<Pair> = vec![
+            (
+                "lion",
+                1e-2,
+                Box::new(LionRun(lion, vec![0.0f32; n])),
+                Box::new(LionRun(lion, vec![bf16::ZERO; n])),
+            ),
+            (
+                "tiger",
+                1e-2,
+                Box::new(TigerRun(tiger, vec![0.0f32; n])),
+                Box::new(TigerRun(tiger, vec![bf16::ZERO; n])),
+            ),
+            (
+                "adamw",
+                5e-2,
+                Box::new(AdamWRun(adamw, vec![0.0f32; n], vec![0.0; n])),
+                Box::new(AdamWRun(adamw, vec![bf16::ZERO; n], vec![0.0; n])),
+            ),
+        ];
+        for (name, lr, mut a, mut b) in pairs {
+            let (mut xa, mut xb) = (p.start(), p.start());
+            let (mut ga, mut gb) = (vec![0.0; n], vec![0.0; n]);
+            let mut max_diff = 0.0f32;
+            for t in 1..=steps {
+                p.eval(&xa, &mut ga);
+                p.eval(&xb, &mut gb);
+                let lr_t = lr * (1.0 - 0.99 * (t - 1) as f32 / steps as f32);
+                a.step(t, lr_t, &mut xa, &ga);
+                b.step(t, lr_t, &mut xb, &gb);
+                for (u, v) in xa.iter().zip(&xb) {
+                    max_diff = max_diff.max((u - v).abs());
+                }
+            }
+            rows.push(Drift {
+                problem: p.name(),
+                optimizer: name,
+                loss_f32: p.eval(&xa, &mut ga),
+                loss_bf16: p.eval(&xb, &mut gb),
+                max_param_diff: max_diff,
+            });
+        }
+    }
+    rows
+}

@@ -13,7 +13,8 @@ fn check_converges(problem: &dyn Problem, threshold: f32) {
         let vals = run(problem, opt.as_mut(), e.lr, STEPS, &[STEPS]);
         let end = vals[0];
         let finite = opt.state().iter().all(|x| x.is_finite());
-        if !(end <= threshold * start) || !finite {
+        let converged = end.is_finite() && end <= threshold * start;
+        if !converged || !finite {
             failures.push(format!(
                 "{}: {start} -> {end} (state finite: {finite})",
                 e.name

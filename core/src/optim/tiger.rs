@@ -193,7 +193,7 @@ impl Tiger {
 
     /// `true` when micro-step `t` updates the parameters (`t ≡ 0 mod k`).
     pub const fn is_update_step(&self, t: u64) -> bool {
-        t % self.cfg.accumulation as u64 == 0
+        t.is_multiple_of(self.cfg.accumulation as u64)
     }
 
     /// One Tiger micro-step on slices. A length mismatch (or, in `RmsPerRow` mode, a length
@@ -207,7 +207,7 @@ impl Tiger {
     ) -> Result<TigerOutcome, StepError> {
         check_lengths(params.len(), grads.len(), m.len())?;
         if let LrMode::RmsPerRow { cols } = self.cfg.lr_mode {
-            if params.len() % cols != 0 {
+            if !params.len().is_multiple_of(cols) {
                 return Err(StepError::RowMismatch {
                     len: params.len(),
                     cols,
@@ -246,8 +246,12 @@ impl Tiger {
             return TigerOutcome::Guarded;
         }
         let k = cfg.accumulation as u64;
-        let decay_m = if (s.t - 1) % k == 0 { cfg.beta } else { 1.0 };
-        if s.t % k != 0 {
+        let decay_m = if (s.t - 1).is_multiple_of(k) {
+            cfg.beta
+        } else {
+            1.0
+        };
+        if !s.t.is_multiple_of(k) {
             accumulate(m, grads, decay_m, self.add);
             return TigerOutcome::Accumulated;
         }

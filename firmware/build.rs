@@ -1,0 +1,82 @@
+//! Embeds the optimizer golden cases (tests/vectors/optim.json) and the host's results for
+//! them into the firmware, and picks the memory map for the target core.
+
+use margay::optim::{Guard, LrMode};
+use margay_tests::vectors::{load_file, parse_optim, simulate, Algorithm};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+fn f(x: f32) -> String {
+    format!("f32::from_bits({:#010x})", x.to_bits())
+}
+
+fn main() {
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    let target = std::env::var("TARGET").unwrap();
+    let memory = if target.starts_with("thumbv6m") {
+        "memory-m0.x"
+    } else {
+        "memory-m4f.x"
+    };
+    std::fs::copy(memory, out.join("memory.x")).unwrap();
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed={memory}");
+
+    let src = PathBuf::from("../tests/vectors/optim.json");
+    println!("cargo:rerun-if-changed={}", src.display());
+    let file = load_file(&src).unwrap_or_else(|e| panic!("{e}"));
+    let mut code = String::from("pub static CASES: &[Case] = &[\n");
+    let mut max_n = 0;
+    for raw in &file.cases {
+        let name = raw["name"].as_str().unwrap();
+        let case =
+            parse_optim(raw).unwrap_or_else(|e| panic!("{}: case {name}: {e}", src.display()));
+        let host = simulate(&case).unwrap_or_else(|e| panic!("case {name}: {e}"));
+        let n = case.params.len();
+        max_n = max_n.max(n);
+        let alg = match case.algorithm {
+            Algorithm::AdamW(c) => format!(
+                "Alg::AdamW(AdamWConfig {{ lr: {}, beta1: {}, beta2: {}, eps: {}, weight_decay: {} }})",
+                f(c.lr), f(c.beta1), f(c.beta2), f(c.eps), f(c.weight_decay)
+            ),
+            Algorithm::Lion(c) => format!(
+                "Alg::Lion(LionConfig {{ lr: {}, beta1: {}, beta2: {}, weight_decay: {} }})",
+                f(c.lr), f(c.beta1), f(c.beta2), f(c.weight_decay)
+            ),
+            Algorithm::Tiger(c) => {
+                let mode = match c.lr_mode {
+                    LrMode::Absolute => "LrMode::Absolute",
+                    LrMode::Rms => "LrMode::Rms",
+                    other => panic!("lr mode {other:?} not embedded"),
+                };
+                assert_eq!(c.guard, Guard::NonFinite);
+                assert_eq!(c.lr_scale, 1.0);
+                format!(
+                    "Alg::Tiger(TigerConfig {{ beta: {}, weight_decay: {}, accumulation: {}, lr_mode: {mode}, \
+                     nan_shrink: {}, nan_center: {}, ..TigerConfig::new({}) }})",
+                    f(c.beta), f(c.weight_decay), c.accumulation, f(c.nan_shrink), f(c.nan_center), f(c.lr)
+                )
+            }
+        };
+        let bits = |xs: &mut dyn Iterator<Item = f32>| {
+            xs.map(|x| format!("{:#x}", x.to_bits()))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let grads = bits(&mut case.grads.iter().flatten().copied());
+        let expected = bits(&mut case.expected.iter().flatten().map(|&x| x as f32));
+        let host_bits = bits(&mut host.iter().flatten().copied());
+        writeln!(
+            code,
+            "  Case {{ name: {name:?}, alg: {alg}, n: {n}, params: &[{}], grads: &[{grads}], \
+             expected: &[{expected}], host: &[{host_bits}], tol_abs: {}, tol_rel: {} }},",
+            bits(&mut case.params.iter().copied()),
+            f(case.tolerance.abs as f32),
+            f(case.tolerance.rel as f32),
+        )
+        .unwrap();
+    }
+    code.push_str("];\n");
+    writeln!(code, "pub const MAX_N: usize = {max_n};").unwrap();
+    std::fs::write(out.join("cases.rs"), code).unwrap();
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Instructions per parameter of the optimizer steps on the emulated cores, counted exactly
+# by a QEMU TCG plugin (tools/qemu-insncount.c) between calls of `bench_mark` (src/bench.rs).
+# Usage: bash insncount.sh [m4f|m0]...   (default: both). Needs the release firmware built.
+set -euo pipefail
+cd "$(dirname "$0")"
+plugin=target/libinsncount.so
+mkdir -p target
+[ "$plugin" -nt tools/qemu-insncount.c ] || gcc -shared -fPIC -O2 -o "$plugin" tools/qemu-insncount.c
+n=$(sed -n 's/^pub const N: usize = \([0-9]*\);/\1/p' src/bench.rs)
+regions=("tiger f32 momentum" "tiger bf16 momentum" "lion" "adamw")
+for core in "${@:-m4f m0}"; do
+  for c in $core; do
+    case "$c" in
+      m4f) target=thumbv7em-none-eabihf; qemu=(-cpu cortex-m4 -machine mps2-an386) ;;
+      m0)  target=thumbv6m-none-eabi;    qemu=(-cpu cortex-m0 -machine microbit) ;;
+      *) echo "insncount.sh: unknown core '$c'" >&2; exit 2 ;;
+    esac
+    elf=target/$target/release/margay-firmware
+    [ -f "$elf" ] || cargo build --release --target "$target" >/dev/null
+    mark=$(arm-none-eabi-nm "$elf" | awk '/ bench_mark$/{print "0x"$1}')
+    log=target/insns-$c.log
+    timeout 300 qemu-system-arm "${qemu[@]}" -nographic -semihosting-config enable=on,target=native \
+      -plugin "./$plugin,mark=$mark" -d plugin -D "$log" -kernel "$elf" >/dev/null
+    # The marks print the running count at bench_mark(0..4): deltas between them are regions.
+    mapfile -t totals < <(sed -n 's/.*total=\([0-9]*\) delta.*/\1/p' "$log")
+    for i in 0 1 2 3; do
+      d=$(( totals[i+1] - totals[i] ))
+      awk -v c="$c" -v r="${regions[$i]}" -v d="$d" -v n="$n" \
+        'BEGIN { printf "%-4s %-20s %8d insns / %d params = %6.2f insns/param\n", c, r, d, n, d / n }'
+    done
+  done
+done

@@ -1,0 +1,101 @@
+//! Instruction-count regions and memory figures.
+//!
+//! Each region sits between two calls of [`bench_mark`]; the QEMU plugin in
+//! `tools/qemu-insncount.c` prints the instruction count at every call, so a region's cost
+//! is the difference (`insncount.sh` does the arithmetic).
+
+use half::bf16;
+use margay::optim::{AdamWConfig, LionConfig, TigerConfig};
+
+/// Elements per benchmarked step.
+pub const N: usize = 256;
+
+/// The plugin's marker: never inlined, so its address is a stable breakpoint.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn bench_mark(id: u32) {
+    core::hint::black_box(id);
+}
+
+struct Buffers {
+    p: [f32; N],
+    g: [f32; N],
+    m: [f32; N],
+}
+
+/// Runs each region once; region ids: 1 Tiger f32, 2 Tiger bf16, 3 Lion, 4 AdamW.
+pub fn run() {
+    let mut b = Buffers {
+        p: [0.0; N],
+        g: [0.0; N],
+        m: [0.0; N],
+    };
+    for i in 0..N {
+        // Deterministic, sign-mixed inputs without transcendental calls.
+        let x = ((i * 7919) % 1000) as f32 / 500.0 - 1.0;
+        b.p[i] = x;
+        b.g[i] = 0.5 - x * x;
+        b.m[i] = 0.1 * x;
+    }
+    let tiger = TigerConfig::new(1e-3).build().unwrap();
+    let lion = LionConfig::new(1e-4).build().unwrap();
+    let adamw = AdamWConfig::new(1e-3).build().unwrap();
+    let mut mb = [bf16::ZERO; N];
+    let mut v = [0.0f32; N];
+
+    bench_mark(0);
+    let _ = core::hint::black_box(tiger.step_array(tiger.at(1), &mut b.p, &b.g, &mut b.m));
+    bench_mark(1);
+    let _ = core::hint::black_box(tiger.step_array(tiger.at(1), &mut b.p, &b.g, &mut mb));
+    bench_mark(2);
+    lion.step_array(lion.at(1), &mut b.p, &b.g, &mut b.m);
+    bench_mark(3);
+    adamw.step_array(adamw.at(1), &mut b.p, &b.g, &mut b.m, &mut v);
+    bench_mark(4);
+    let checksum = b.p.iter().fold(0u32, |a, x| a.rotate_left(5) ^ x.to_bits());
+    defmt::println!(
+        "bench: {=usize} elements per region, checksum {=u32:#010x}",
+        N,
+        checksum
+    );
+}
+
+extern "C" {
+    static __sidata: u32;
+    static __sdata: u32;
+    static __edata: u32;
+    static __sbss: u32;
+    static __ebss: u32;
+    static _stack_start: u32;
+    static _stack_end: u32;
+}
+
+fn addr(s: &'static u32) -> usize {
+    s as *const u32 as usize
+}
+
+/// Prints flash and static RAM use from the linker symbols, and the stack high-water
+/// mark measured over the painted stack (cortex-m-rt `paint-stack`).
+pub fn report_memory() {
+    // SAFETY: only the addresses of linker symbols are taken; the stack words read lie in
+    // [_stack_end, _stack_start), which the linker reserves for the stack and cortex-m-rt
+    // painted with 0xCCCCCCCC at reset.
+    let (flash, statics, stack_size, used) = unsafe {
+        let sidata = addr(&__sidata);
+        let data = addr(&__edata) - addr(&__sdata);
+        let bss = addr(&__ebss) - addr(&__sbss);
+        let (end, start) = (addr(&_stack_end), addr(&_stack_start));
+        let mut p = end;
+        while p < start && core::ptr::read_volatile(p as *const u32) == 0xCCCC_CCCC {
+            p += 4;
+        }
+        (sidata + data, data + bss, start - end, start - p)
+    };
+    defmt::println!("flash used: {=usize} bytes", flash);
+    defmt::println!(
+        "RAM: {=usize} bytes static, stack high-water {=usize} of {=usize} bytes",
+        statics,
+        used,
+        stack_size
+    );
+}

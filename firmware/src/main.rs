@@ -1,0 +1,181 @@
+//! margay firmware: runs the optimizer golden cases on the emulated core, compares every
+//! step with the host's result (bit for bit) and with the golden vector (its tolerance),
+//! then measures instruction counts per parameter for the Tiger, Lion and AdamW steps.
+//! Exits 0 (semihosting) only if every case matches.
+#![no_std]
+#![no_main]
+
+use cortex_m as _;
+use cortex_m_rt::{entry, exception, ExceptionFrame};
+use cortex_m_semihosting::debug;
+use defmt_semihosting as _;
+use margay::optim::{AdamWConfig, LionConfig, LrMode, TigerConfig};
+
+mod bench;
+
+/// One golden case with the host's results (all f32 as bit patterns).
+pub struct Case {
+    name: &'static str,
+    alg: Alg,
+    n: usize,
+    params: &'static [u32],
+    grads: &'static [u32],
+    expected: &'static [u32],
+    host: &'static [u32],
+    tol_abs: f32,
+    tol_rel: f32,
+}
+
+/// The algorithm of a case.
+pub enum Alg {
+    AdamW(AdamWConfig),
+    Lion(LionConfig),
+    Tiger(TigerConfig),
+}
+
+include!(concat!(env!("OUT_DIR"), "/cases.rs"));
+
+#[derive(Default)]
+struct Tally {
+    bit_exact: u32,
+    in_tolerance: u32,
+}
+
+fn run_case(c: &Case, tally: &mut Tally) -> bool {
+    let n = c.n;
+    let mut p = [0.0f32; MAX_N];
+    let mut m = [0.0f32; MAX_N];
+    let mut v = [0.0f32; MAX_N];
+    for (x, &b) in p.iter_mut().zip(c.params) {
+        *x = f32::from_bits(b);
+    }
+    let mut g = [0.0f32; MAX_N];
+    let steps = c.grads.len() / n;
+    let mut ok = true;
+    for t in 0..steps {
+        for (x, &b) in g.iter_mut().zip(&c.grads[t * n..(t + 1) * n]) {
+            *x = f32::from_bits(b);
+        }
+        let step = (t + 1) as u64;
+        let (p, g, m, v) = (&mut p[..n], &g[..n], &mut m[..n], &mut v[..n]);
+        let r = match &c.alg {
+            Alg::AdamW(cfg) => cfg.build().map(|o| o.step(o.at(step), p, g, m, v)),
+            Alg::Lion(cfg) => cfg.build().map(|o| o.step(o.at(step), p, g, m)),
+            Alg::Tiger(cfg) => cfg.build().map(|o| o.step(o.at(step), p, g, m).map(|_| ())),
+        };
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                defmt::error!("{}: step {}: {}", c.name, step, e);
+                return false;
+            }
+            Err(e) => {
+                defmt::error!("{}: config: {}", c.name, e);
+                return false;
+            }
+        }
+        let host_row = &c.host[t * n..(t + 1) * n];
+        let golden_row = &c.expected[t * n..(t + 1) * n];
+        for (i, ((&y, &host), &e)) in p.iter().zip(host_row).zip(golden_row).enumerate() {
+            let e = f32::from_bits(e);
+            if y.to_bits() == host {
+                tally.bit_exact += 1;
+            } else {
+                defmt::error!(
+                    "{}: step {} [{}]: {=u32:#x} differs from host {=u32:#x}",
+                    c.name,
+                    step,
+                    i,
+                    y.to_bits(),
+                    host
+                );
+                ok = false;
+            }
+            let within = if c.tol_abs == 0.0 && c.tol_rel == 0.0 {
+                y.to_bits() == e.to_bits()
+            } else {
+                abs(y - e) <= c.tol_abs + c.tol_rel * abs(e)
+            };
+            if within {
+                tally.in_tolerance += 1;
+            } else {
+                defmt::error!("{}: step {} [{}]: {} vs golden {}", c.name, step, i, y, e);
+                ok = false;
+            }
+        }
+    }
+    ok
+}
+
+fn abs(x: f32) -> f32 {
+    f32::from_bits(x.to_bits() & 0x7fff_ffff)
+}
+
+#[entry]
+fn main() -> ! {
+    let core = if cfg!(target_arch = "arm") && cfg!(target_abi = "eabihf") {
+        "Cortex-M4F"
+    } else {
+        "Cortex-M0"
+    };
+    defmt::println!(
+        "margay firmware on {=str}: {=usize} optimizer golden cases",
+        core,
+        CASES.len()
+    );
+    let mut tally = Tally::default();
+    let (mut passed, mut failed) = (0u32, 0u32);
+    for c in CASES {
+        if run_case(c, &mut tally) {
+            passed += 1;
+            defmt::println!("PASS {=str}", c.name);
+        } else {
+            failed += 1;
+            defmt::println!("FAIL {=str}", c.name);
+        }
+    }
+    defmt::println!(
+        "values: {=u32} bit-exact with the host, {=u32} within the golden tolerance",
+        tally.bit_exact,
+        tally.in_tolerance
+    );
+    bench::run();
+    bench::report_memory();
+    defmt::println!(
+        "firmware {=str}: {=u32} passed, {=u32} failed",
+        core,
+        passed,
+        failed
+    );
+    exit(failed == 0)
+}
+
+fn exit(ok: bool) -> ! {
+    debug::exit(if ok {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+#[exception]
+unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
+    defmt::error!("HardFault at pc={=u32:#010x}", ef.pc());
+    exit(false)
+}
+
+#[defmt::panic_handler]
+fn defmt_panic() -> ! {
+    exit(false)
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    defmt::error!("panic");
+    exit(false)
+}
+
+// Keep LrMode in scope for the generated cases.
+const _: LrMode = LrMode::Absolute;

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every margay test on a fresh machine, installing what is missing first:
+# fmt, clippy -D warnings, host tests, golden vectors, core for both MCU targets,
+# the firmware on Cortex-M4F and Cortex-M0 under QEMU, instruction counts, docs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n==> %s\n' "$*"; }
+
+step "install: rust targets and components, qemu, arm binutils, defmt-print, flip-link"
+rustup target add thumbv7em-none-eabihf thumbv6m-none-eabi >/dev/null
+rustup component add rustfmt clippy >/dev/null
+if ! command -v qemu-system-arm >/dev/null || ! command -v arm-none-eabi-nm >/dev/null || ! command -v gcc >/dev/null; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq qemu-system-arm binutils-arm-none-eabi gcc >/dev/null
+fi
+command -v defmt-print >/dev/null || cargo install defmt-print --locked --version 1.2.0
+command -v flip-link >/dev/null || cargo install flip-link --locked --version 0.1.12
+
+step "format"
+cargo fmt --all --check
+(cd firmware && cargo fmt --check)
+
+step "clippy -D warnings (workspace, core on both MCU targets, firmware on both cores)"
+cargo clippy --workspace --all-targets --release -- -D warnings
+for t in thumbv6m-none-eabi thumbv7em-none-eabihf; do
+  cargo clippy -p margay --no-default-features --target "$t" -- -D warnings
+done
+(cd firmware && cargo clippy --release -- -D warnings \
+  && cargo clippy --release --target thumbv6m-none-eabi -- -D warnings)
+
+step "core builds with no default features for both MCU targets"
+for t in thumbv6m-none-eabi thumbv7em-none-eabihf; do
+  cargo build -p margay --no-default-features --release --target "$t"
+done
+
+step "host tests (unit, doc, golden vectors, properties, shared table)"
+cargo test --workspace --release
+
+step "conformance runner on the implemented kinds"
+cargo run -q --release -p margay-tests --bin conformance -- tests/vectors/optim.json tests/vectors/clip.json | tail -n 1
+
+step "firmware under QEMU: Cortex-M4F (mps2-an386) and Cortex-M0 (microbit)"
+(cd firmware && cargo run --release && cargo run --release --target thumbv6m-none-eabi) | grep -v '^PASS '
+step "instruction counts per parameter"
+bash firmware/insncount.sh
+
+step "docs with -D warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --release -q
+
+echo
+echo "firmware: 2 passed, 0 failed"
+echo "test-all: every step passed"

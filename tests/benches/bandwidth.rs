@@ -1,0 +1,92 @@
+//! `cargo bench -p margay-tests --bench bandwidth [-- SIZES...]`
+//!
+//! Optimizer steps on one thread, in ns/parameter and as a ratio to an in-place kernel that
+//! moves the same bytes (read p, g, m; write p, m: `p += g; m -= g`), all measured in the
+//! same run. The kernels are interleaved round by round and each figure is the median over
+//! rounds, so drift in the machine's load hits every kernel alike. Sizes are in millions of
+//! parameters (default 1 16 64).
+
+use half::bf16;
+use margay::optim::{AdamWConfig, LionConfig, TigerConfig};
+use std::hint::black_box;
+use std::time::Instant;
+
+/// The reference: moves the bytes of a Lion/Tiger step with trivial arithmetic.
+#[inline(never)]
+fn copy_kernel(p: &mut [f32], g: &[f32], m: &mut [f32]) {
+    for ((p, &g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {
+        *p += g;
+        *m -= g;
+    }
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    xs[xs.len() / 2]
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![1, 16, 64]
+    } else {
+        sizes
+    };
+    let tiger = TigerConfig::new(1e-3).build().unwrap();
+    let lion = LionConfig::new(1e-4).build().unwrap();
+    let adamw = AdamWConfig::new(1e-3).build().unwrap();
+    println!("one thread; median of interleaved rounds; ratio = copy-kernel time / step time (higher is better)");
+    println!(
+        "{:>6} {:<22} {:>10} {:>8}",
+        "params", "kernel", "ns/param", "vs copy"
+    );
+    for &mi in &sizes {
+        let n = mi << 20;
+        let g: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
+            .collect();
+        let mut p: Vec<f32> = g.iter().map(|x| 0.5 * x).collect();
+        let mut m = vec![0.01f32; n];
+        let mut v = vec![0.01f32; n];
+        let mut mb = vec![bf16::from_f32(0.01); n];
+        let names = [
+            "copy (p,g,m -> p,m)",
+            "lion f32",
+            "tiger f32",
+            "tiger bf16",
+            "adamw f32",
+        ];
+        let mut times = vec![Vec::new(); names.len()];
+        let rounds = if mi >= 64 {
+            7
+        } else if mi >= 16 {
+            11
+        } else {
+            41
+        };
+        for r in 0..rounds + 1 {
+            for (k, t) in times.iter_mut().enumerate() {
+                let start = Instant::now();
+                match k {
+                    0 => copy_kernel(&mut p, &g, &mut m),
+                    1 => lion.step(lion.at(1), &mut p, &g, &mut m).unwrap(),
+                    2 => drop(tiger.step(tiger.at(1), &mut p, &g, &mut m).unwrap()),
+                    3 => drop(tiger.step(tiger.at(1), &mut p, &g, &mut mb).unwrap()),
+                    _ => adamw.step(adamw.at(1), &mut p, &g, &mut m, &mut v).unwrap(),
+                }
+                let ns = start.elapsed().as_nanos() as f64 / n as f64;
+                if r > 0 {
+                    t.push(ns); // round 0 warms pages and caches
+                }
+                black_box((&p, &m));
+            }
+        }
+        let meds: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
+        for (name, &ns) in names.iter().zip(&meds) {
+            println!("{:>5}M {:<22} {:>10.3} {:>8.2}", mi, name, ns, meds[0] / ns);
+        }
+    }
+}

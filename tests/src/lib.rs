@@ -10,3 +10,8 @@
 
 pub mod problems;
 pub mod vectors;
+
+/// The Rust examples in README.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -176,6 +176,3 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     defmt::error!("panic");
     exit(false)
 }
-
-// Keep LrMode in scope for the generated cases.
-const _: LrMode = LrMode::Absolute;

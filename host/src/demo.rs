@@ -73,8 +73,6 @@ pub trait Optimizer {
     fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]);
     /// Every state value, as f32.
     fn state(&self) -> Vec<f32>;
-    /// Bytes of optimizer state per parameter.
-    fn state_bytes_per_param(&self) -> usize;
 }
 
 /// Lion with its momentum in storage `M`.
@@ -108,9 +106,6 @@ impl<M: Moment> Optimizer for LionRun<M> {
     fn state(&self) -> Vec<f32> {
         self.1.iter().map(|m| m.load()).collect()
     }
-    fn state_bytes_per_param(&self) -> usize {
-        M::BYTES
-    }
 }
 
 impl<M: Moment> Optimizer for TigerRun<M> {
@@ -124,9 +119,6 @@ impl<M: Moment> Optimizer for TigerRun<M> {
     }
     fn state(&self) -> Vec<f32> {
         self.1.iter().map(|m| m.load()).collect()
-    }
-    fn state_bytes_per_param(&self) -> usize {
-        M::BYTES
     }
 }
 
@@ -146,22 +138,33 @@ impl<M: Moment> Optimizer for AdamWRun<M> {
             .chain(self.2.iter().copied())
             .collect()
     }
-    fn state_bytes_per_param(&self) -> usize {
-        M::BYTES + 4
+}
+
+/// The demo's Lion: defaults with lr 1e-2.
+pub fn demo_lion() -> LionConfig {
+    LionConfig::new(1e-2)
+}
+
+/// The demo's Tiger: lr 1e-2, no weight decay, `k` micro-steps per update.
+pub fn demo_tiger(k: u32) -> TigerConfig {
+    TigerConfig {
+        weight_decay: 0.0,
+        accumulation: k,
+        ..TigerConfig::new(1e-2)
+    }
+}
+
+/// The demo's AdamW: lr 5e-2, no weight decay.
+pub fn demo_adamw() -> AdamWConfig {
+    AdamWConfig {
+        weight_decay: 0.0,
+        ..AdamWConfig::new(5e-2)
     }
 }
 
 /// The demo's optimizers for a problem of dimension `n`, with their base learning rates.
 pub fn runners(n: usize) -> Vec<(Box<dyn Optimizer>, f32)> {
-    let tiger = TigerConfig {
-        weight_decay: 0.0,
-        ..TigerConfig::new(1e-2)
-    };
-    let lion = LionConfig::new(1e-2);
-    let adamw = AdamWConfig {
-        weight_decay: 0.0,
-        ..AdamWConfig::new(5e-2)
-    };
+    let (lion, tiger, adamw) = (demo_lion(), demo_tiger(1), demo_adamw());
     vec![
         (
             Box::new(LionRun(lion.build().unwrap(), vec![0.0f32; n])),
@@ -227,36 +230,30 @@ pub fn bf16_drift(steps: u64) -> Vec<Drift> {
     let mut rows = Vec::new();
     for p in problems {
         let n = p.dim();
-        let tiger = TigerConfig {
-            weight_decay: 0.0,
-            ..TigerConfig::new(1e-2)
-        }
-        .build()
-        .unwrap();
-        let lion = LionConfig::new(1e-2).build().unwrap();
-        let adamw = AdamWConfig {
-            weight_decay: 0.0,
-            ..AdamWConfig::new(5e-2)
-        }
-        .build()
-        .unwrap();
+        let (lion, tiger, adamw) = (demo_lion(), demo_tiger(1), demo_adamw());
+        let (lr_lion, lr_tiger, lr_adamw) = (lion.lr, tiger.lr, adamw.lr);
+        let (lion, tiger, adamw) = (
+            lion.build().unwrap(),
+            tiger.build().unwrap(),
+            adamw.build().unwrap(),
+        );
         type Pair = (&'static str, f32, Box<dyn Optimizer>, Box<dyn Optimizer>);
         let pairs: Vec<Pair> = vec![
             (
                 "lion",
-                1e-2,
+                lr_lion,
                 Box::new(LionRun(lion, vec![0.0f32; n])),
                 Box::new(LionRun(lion, vec![bf16::ZERO; n])),
             ),
             (
                 "tiger",
-                1e-2,
+                lr_tiger,
                 Box::new(TigerRun(tiger, vec![0.0f32; n])),
                 Box::new(TigerRun(tiger, vec![bf16::ZERO; n])),
             ),
             (
                 "adamw",
-                5e-2,
+                lr_adamw,
                 Box::new(AdamWRun(adamw, vec![0.0f32; n], vec![0.0; n])),
                 Box::new(AdamWRun(adamw, vec![bf16::ZERO; n], vec![0.0; n])),
             ),

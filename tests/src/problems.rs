@@ -2,7 +2,8 @@
 //! test problems they run on (from `margay_host::demo`).
 
 use half::bf16;
-use margay::optim::{AdamWConfig, LionConfig, LrMode, TigerConfig};
+use margay::optim::{LrMode, TigerConfig};
+use margay_host::demo::{demo_adamw, demo_lion, demo_tiger};
 pub use margay_host::demo::{
     run, AdamWRun, LionRun, Optimizer, Problem, Quadratic, Rosenbrock, TigerRun,
 };
@@ -23,22 +24,12 @@ pub fn table() -> Vec<Entry> {
         Entry {
             name: "lion",
             lr: 1e-2,
-            make: |n| {
-                Box::new(LionRun(
-                    LionConfig::new(1e-2).build().unwrap(),
-                    vec![0.0f32; n],
-                ))
-            },
+            make: |n| Box::new(LionRun(demo_lion().build().unwrap(), vec![0.0f32; n])),
         },
         Entry {
             name: "lion-bf16",
             lr: 1e-2,
-            make: |n| {
-                Box::new(LionRun(
-                    LionConfig::new(1e-2).build().unwrap(),
-                    vec![bf16::ZERO; n],
-                ))
-            },
+            make: |n| Box::new(LionRun(demo_lion().build().unwrap(), vec![bf16::ZERO; n])),
         },
         Entry {
             name: "tiger",
@@ -81,20 +72,9 @@ pub fn table() -> Vec<Entry> {
 }
 
 fn tiger(k: u32) -> margay::optim::Tiger {
-    TigerConfig {
-        weight_decay: 0.0,
-        accumulation: k,
-        ..TigerConfig::new(1e-2)
-    }
-    .build()
-    .unwrap()
+    demo_tiger(k).build().unwrap()
 }
 
 fn adamw() -> margay::optim::AdamW {
-    AdamWConfig {
-        weight_decay: 0.0,
-        ..AdamWConfig::new(5e-2)
-    }
-    .build()
-    .unwrap()
+    demo_adamw().build().unwrap()
 }

@@ -27,7 +27,8 @@
 //! The crate builds with no default features for `thumbv6m-none-eabi` and
 //! `thumbv7em-none-eabihf`.
 #![no_std]
-#![forbid(unsafe_code)]
+// `unsafe` only in `simd` (runtime-dispatched AVX2 calls; see that module for why).
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 #[cfg(test)]
@@ -35,3 +36,4 @@ extern crate std;
 
 pub mod math;
 pub mod optim;
+mod simd;

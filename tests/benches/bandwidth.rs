@@ -2,12 +2,13 @@
 //!
 //! Optimizer steps on one thread, in ns/parameter and as a ratio to an in-place kernel that
 //! moves the same bytes (read p, g, m; write p, m: `p += g; m -= g`), all measured in the
-//! same run. The kernels are interleaved round by round and each figure is the median over
+//! same run. "known health" is Tiger given the NaN/Inf verdict of a pass the caller makes
+//! anyway (the global norm for clipping, timed on its own as "norm pass"). The kernels are interleaved round by round and each figure is the median over
 //! rounds, so drift in the machine's load hits every kernel alike. Sizes are in millions of
 //! parameters (default 1 16 64).
 
 use half::bf16;
-use margay::optim::{AdamWConfig, LionConfig, TigerConfig};
+use margay::optim::{AdamWConfig, GradHealth, LionConfig, NormAccumulator, TigerConfig};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -52,12 +53,20 @@ fn main() {
         let mut m = vec![0.01f32; n];
         let mut v = vec![0.01f32; n];
         let mut mb = vec![bf16::from_f32(0.01); n];
+        // What a training loop's clipping pass reports; measured separately below.
+        let health: GradHealth = {
+            let mut acc = NormAccumulator::new();
+            acc.add(&g);
+            acc.health()
+        };
         let names = [
             "copy (p,g,m -> p,m)",
             "lion f32",
             "tiger f32",
+            "tiger f32, known health",
             "tiger bf16",
             "adamw f32",
+            "norm pass (clip)",
         ];
         let mut times = vec![Vec::new(); names.len()];
         let rounds = if mi >= 64 {
@@ -74,8 +83,18 @@ fn main() {
                     0 => copy_kernel(&mut p, &g, &mut m),
                     1 => lion.step(lion.at(1), &mut p, &g, &mut m).unwrap(),
                     2 => drop(tiger.step(tiger.at(1), &mut p, &g, &mut m).unwrap()),
-                    3 => drop(tiger.step(tiger.at(1), &mut p, &g, &mut mb).unwrap()),
-                    _ => adamw.step(adamw.at(1), &mut p, &g, &mut m, &mut v).unwrap(),
+                    3 => drop(
+                        tiger
+                            .step_with_health(tiger.at(1), health, &mut p, &g, &mut m)
+                            .unwrap(),
+                    ),
+                    4 => drop(tiger.step(tiger.at(1), &mut p, &g, &mut mb).unwrap()),
+                    5 => adamw.step(adamw.at(1), &mut p, &g, &mut m, &mut v).unwrap(),
+                    _ => {
+                        let mut acc = NormAccumulator::new();
+                        acc.add(&g);
+                        black_box(acc.norm());
+                    }
                 }
                 let ns = start.elapsed().as_nanos() as f64 / n as f64;
                 if r > 0 {

@@ -36,6 +36,7 @@
 use super::error::{non_negative, positive, unit_beta, ConfigError, StepError};
 use super::{check_lengths, Moment, Schedule, Step};
 use crate::math::{powf, sqrt};
+use crate::simd::AdamWConsts;
 
 /// AdamW hyper-parameters (see the module docs for symbols and defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -149,21 +150,30 @@ impl AdamW {
         // f32 exponent: exact for t <= 2^24; beyond that β^t has long been 0 in f32.
         let t = s.t as f32;
         let bias1 = 1.0 - powf(beta1, t);
-        let bias2_sqrt = sqrt(1.0 - powf(beta2, t));
-        let step_size = lr / bias1;
-        let decay = 1.0 - lr * weight_decay;
-        let (c1, c2) = (1.0 - beta1, 1.0 - beta2);
+        let k = AdamWConsts {
+            beta1,
+            c1: 1.0 - beta1,
+            beta2,
+            c2: 1.0 - beta2,
+            bias2_sqrt: sqrt(1.0 - powf(beta2, t)),
+            eps,
+            step_size: lr / bias1,
+            decay: 1.0 - lr * weight_decay,
+        };
+        // f32 moments: an explicit AVX2 loop where the CPU has it (the same operations).
+        if let (Some(m32), Some(v32)) = (M::as_f32_mut(m), V::as_f32_mut(v)) {
+            if crate::simd::adamw_f32(params, grads, m32, v32, &k) {
+                return;
+            }
+        }
         let rows = params
             .iter_mut()
             .zip(grads)
             .zip(m.iter_mut().zip(v.iter_mut()));
         for ((p, &g), (m, v)) in rows {
-            let mt = beta1 * m.load() + c1 * g;
-            let vt = beta2 * v.load() + c2 * (g * g);
+            let (mt, vt) = k.scalar(p, g, m.load(), v.load());
             *m = M::store(mt);
             *v = V::store(vt);
-            let denom = sqrt(vt) / bias2_sqrt + eps;
-            *p = *p * decay - step_size * (mt / denom);
         }
     }
 }

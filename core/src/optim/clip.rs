@@ -28,7 +28,8 @@
 //! ```
 
 use super::error::{positive, ConfigError};
-use crate::math::{sqrt, sum_sq};
+use super::health::{sum_sq_and_health, GradHealth};
+use crate::math::sqrt;
 
 /// Which clipping coefficient to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,16 +77,27 @@ pub struct ClipReport {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct NormAccumulator {
     sum_sq: f32,
+    health: GradHealth,
 }
 
 impl NormAccumulator {
     /// An empty accumulator.
     pub const fn new() -> Self {
-        NormAccumulator { sum_sq: 0.0 }
+        NormAccumulator {
+            sum_sq: 0.0,
+            health: GradHealth::FINITE,
+        }
     }
-    /// Adds one tensor's squares.
+    /// Adds one tensor's squares, noting NaN and Inf on the way (same pass).
     pub fn add(&mut self, grads: &[f32]) {
-        self.sum_sq += sum_sq(grads);
+        let (ss, health) = sum_sq_and_health(grads);
+        self.sum_sq += ss;
+        self.health = self.health.merge(health);
+    }
+    /// NaN/Inf seen in the tensors added so far: hand it to
+    /// [`super::Tiger::step_with_health`] to spare Tiger its own scan.
+    pub fn health(&self) -> GradHealth {
+        self.health
     }
     /// The global L2 norm so far.
     pub fn norm(&self) -> f32 {

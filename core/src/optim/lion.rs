@@ -107,7 +107,7 @@ impl Lion {
         m: &mut [M],
     ) -> Result<(), StepError> {
         check_lengths(params.len(), grads.len(), m.len())?;
-        self.kernel(s, params, grads, m);
+        crate::simd::vectorized(LionLoop(self, s, params, grads, m));
         Ok(())
     }
 
@@ -119,10 +119,10 @@ impl Lion {
         grads: &[f32; N],
         m: &mut [M; N],
     ) {
-        self.kernel(s, params, grads, m);
+        crate::simd::vectorized(LionLoop(self, s, params, grads, m));
     }
 
-    #[inline]
+    #[inline(always)]
     fn kernel<M: Moment>(&self, s: Step, params: &mut [f32], grads: &[f32], m: &mut [M]) {
         let LionConfig {
             beta1,
@@ -139,6 +139,17 @@ impl Lion {
             *p = *p * decay - lr * sign(c);
             *m = M::store(beta2 * mt + c2 * g);
         }
+    }
+}
+
+/// One Lion step as a [`crate::simd::Kernel`].
+struct LionLoop<'a, M>(&'a Lion, Step, &'a mut [f32], &'a [f32], &'a mut [M]);
+
+impl<M: Moment> crate::simd::Kernel for LionLoop<'_, M> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        self.0.kernel(self.1, self.2, self.3, self.4)
     }
 }
 

@@ -20,6 +20,7 @@ mod clip;
 mod error;
 mod flooding;
 mod groups;
+mod health;
 mod lion;
 mod moment;
 mod schedule;
@@ -31,6 +32,7 @@ pub use clip::{ClipConfig, ClipForm, ClipReport, GlobalNormClip, NormAccumulator
 pub use error::{ConfigError, StepError};
 pub use flooding::{Flooding, FloodingConfig};
 pub use groups::ParamKind;
+pub use health::GradHealth;
 pub use lion::{Lion, LionConfig};
 pub use moment::Moment;
 pub use schedule::{Constant, InverseTime, PiecewiseLinear, Schedule, WarmupCosine};

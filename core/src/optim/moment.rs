@@ -16,6 +16,13 @@ pub trait Moment: Copy + Default + PartialEq + core::fmt::Debug + 'static {
     fn load(self) -> f32;
     /// Rounds an f32 into storage.
     fn store(x: f32) -> Self;
+    /// The buffer as plain `f32` when that is the storage type (lets a step choose an
+    /// f32-only vector loop); `None` otherwise.
+    #[inline(always)]
+    fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]> {
+        let _ = xs;
+        None
+    }
 }
 
 impl Moment for f32 {
@@ -27,6 +34,10 @@ impl Moment for f32 {
     #[inline(always)]
     fn store(x: f32) -> Self {
         x
+    }
+    #[inline(always)]
+    fn as_f32_mut(xs: &mut [Self]) -> Option<&mut [f32]> {
+        Some(xs)
     }
 }
 

@@ -46,8 +46,9 @@
 use super::error::{
     finite, non_negative, open_closed_unit, positive, unit_beta, ConfigError, StepError,
 };
+use super::GradHealth;
 use super::{check_lengths, Moment, Schedule, Step};
-use crate::math::{any_nan, any_non_finite, rms, sign, sqrt};
+use crate::math::{rms, sign, sqrt};
 
 /// How Tiger turns the global lr α into a per-tensor step size η.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +199,9 @@ impl Tiger {
 
     /// One Tiger micro-step on slices. A length mismatch (or, in `RmsPerRow` mode, a length
     /// that is not a multiple of `cols`) returns an error and modifies nothing.
+    ///
+    /// Reads the gradients twice: once for the guard (every gradient must be known finite
+    /// before any weight moves), once for the update. See [`Tiger::step_with_health`].
     pub fn step<M: Moment>(
         &self,
         s: Step,
@@ -205,16 +209,45 @@ impl Tiger {
         grads: &[f32],
         m: &mut [M],
     ) -> Result<TigerOutcome, StepError> {
-        check_lengths(params.len(), grads.len(), m.len())?;
+        self.check(params.len(), grads.len(), m.len())?;
+        Ok(crate::simd::vectorized(TigerLoop(
+            self, s, None, params, grads, m,
+        )))
+    }
+
+    /// [`Tiger::step`] with the guard's answer supplied by the caller: `health` must come from
+    /// a pass over exactly these gradients (e.g. [`super::NormAccumulator::health`] from the
+    /// clipping pass, or [`GradHealth::scan`]). The step then reads each gradient once.
+    ///
+    /// A `health` that wrongly says finite is not undefined behaviour: a NaN gradient then
+    /// flows into the momentum and the weight, as in Lion.
+    pub fn step_with_health<M: Moment>(
+        &self,
+        s: Step,
+        health: GradHealth,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [M],
+    ) -> Result<TigerOutcome, StepError> {
+        self.check(params.len(), grads.len(), m.len())?;
+        Ok(crate::simd::vectorized(TigerLoop(
+            self,
+            s,
+            Some(health),
+            params,
+            grads,
+            m,
+        )))
+    }
+
+    fn check(&self, params: usize, grads: usize, m: usize) -> Result<(), StepError> {
+        check_lengths(params, grads, m)?;
         if let LrMode::RmsPerRow { cols } = self.cfg.lr_mode {
-            if !params.len().is_multiple_of(cols) {
-                return Err(StepError::RowMismatch {
-                    len: params.len(),
-                    cols,
-                });
+            if !params.is_multiple_of(cols) {
+                return Err(StepError::RowMismatch { len: params, cols });
             }
         }
-        Ok(self.kernel(s, params, grads, m))
+        Ok(())
     }
 
     /// One Tiger micro-step on arrays. Only `RmsPerRow` with `N` not a multiple of `cols`
@@ -229,17 +262,19 @@ impl Tiger {
         self.step(s, params, grads, m)
     }
 
+    #[inline(always)]
     fn kernel<M: Moment>(
         &self,
         s: Step,
+        health: GradHealth,
         params: &mut [f32],
         grads: &[f32],
         m: &mut [M],
     ) -> TigerOutcome {
         let cfg = &self.cfg;
         let bad = match cfg.guard {
-            Guard::NonFinite => any_non_finite(grads),
-            Guard::NanOnly => any_nan(grads),
+            Guard::NonFinite => !health.is_finite(),
+            Guard::NanOnly => health.has_nan(),
         };
         if bad {
             shrink(params, cfg.nan_shrink, cfg.nan_center);
@@ -280,8 +315,31 @@ impl Tiger {
     }
 }
 
+/// One Tiger micro-step as a [`crate::simd::Kernel`]; `None` health: scan first.
+struct TigerLoop<'a, M>(
+    &'a Tiger,
+    Step,
+    Option<GradHealth>,
+    &'a mut [f32],
+    &'a [f32],
+    &'a mut [M],
+);
+
+impl<M: Moment> crate::simd::Kernel for TigerLoop<'_, M> {
+    type Out = TigerOutcome;
+    #[inline(always)]
+    fn run(self) -> TigerOutcome {
+        let TigerLoop(tiger, s, health, params, grads, m) = self;
+        let health = match health {
+            Some(h) => h,
+            None => GradHealth::scan_inline(grads),
+        };
+        tiger.kernel(s, health, params, grads, m)
+    }
+}
+
 /// `m ← b·m + a·g` (a micro-step that does not update θ).
-#[inline]
+#[inline(always)]
 fn accumulate<M: Moment>(m: &mut [M], grads: &[f32], b: f32, a: f32) {
     for (m, &g) in m.iter_mut().zip(grads) {
         *m = M::store(b * m.load() + a * g);
@@ -289,7 +347,7 @@ fn accumulate<M: Moment>(m: &mut [M], grads: &[f32], b: f32, a: f32) {
 }
 
 /// `m ← b·m + a·g;  θ ← θ·(1 − η·λ) − η·sign(m)`: one pass, reads θ, g, m; writes θ, m.
-#[inline]
+#[inline(always)]
 fn update<M: Moment>(
     params: &mut [f32],
     grads: &[f32],
@@ -308,7 +366,7 @@ fn update<M: Moment>(
 }
 
 /// The guard: `θ ← (θ − c)·s + c`.
-#[inline]
+#[inline(always)]
 fn shrink(params: &mut [f32], s: f32, c: f32) {
     for p in params.iter_mut() {
         *p = (*p - c) * s + c;
@@ -493,5 +551,25 @@ mod tests {
         assert!(t.step(t.at(1), &mut p, &[1.0; 3], &mut m).is_err());
         assert_eq!(p, [1.0; 4]);
         assert_eq!(m, [0.0; 4]);
+    }
+
+    #[test]
+    fn tiger_health_from_the_norm_pass_equals_its_own_scan() {
+        use crate::optim::NormAccumulator;
+        let t = cfg().build().unwrap();
+        for g in [
+            [0.5f32, -1.0, 2.0],
+            [0.5, f32::NAN, 2.0],
+            [f32::INFINITY, 0.0, 1.0],
+        ] {
+            let mut acc = NormAccumulator::new();
+            acc.add(&g);
+            let (mut p1, mut m1) = ([1.0f32, -2.0, 3.0], [0.1f32, 0.0, -0.1]);
+            let (mut p2, mut m2) = (p1, m1);
+            let a = t.step(t.at(1), &mut p1, &g, &mut m1);
+            let b = t.step_with_health(t.at(1), acc.health(), &mut p2, &g, &mut m2);
+            assert_eq!(a, b);
+            assert_eq!((p1, m1), (p2, m2));
+        }
     }
 }

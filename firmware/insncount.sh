@@ -8,7 +8,7 @@ plugin=target/libinsncount.so
 mkdir -p target
 [ "$plugin" -nt tools/qemu-insncount.c ] || gcc -shared -fPIC -O2 -o "$plugin" tools/qemu-insncount.c
 n=$(sed -n 's/^pub const N: usize = \([0-9]*\);/\1/p' src/bench.rs)
-regions=("tiger f32 momentum" "tiger bf16 momentum" "lion" "adamw")
+regions=("tiger f32 (own scan)" "tiger f32 (health)" "tiger bf16" "lion" "adamw")
 for core in "${@:-m4f m0}"; do
   for c in $core; do
     case "$c" in
@@ -22,12 +22,12 @@ for core in "${@:-m4f m0}"; do
     log=target/insns-$c.log
     timeout 300 qemu-system-arm "${qemu[@]}" -nographic -semihosting-config enable=on,target=native \
       -plugin "./$plugin,mark=$mark" -d plugin -D "$log" -kernel "$elf" >/dev/null
-    # The marks print the running count at bench_mark(0..4): deltas between them are regions.
+    # The marks print the running count at bench_mark(0..5): deltas between them are regions.
     mapfile -t totals < <(sed -n 's/.*total=\([0-9]*\) delta.*/\1/p' "$log")
-    for i in 0 1 2 3; do
+    for i in 0 1 2 3 4; do
       d=$(( totals[i+1] - totals[i] ))
       awk -v c="$c" -v r="${regions[$i]}" -v d="$d" -v n="$n" \
-        'BEGIN { printf "%-4s %-20s %8d insns / %d params = %6.2f insns/param\n", c, r, d, n, d / n }'
+        'BEGIN { printf "%-4s %-22s %8d insns / %d params = %6.2f insns/param\n", c, r, d, n, d / n }'
     done
   done
 done

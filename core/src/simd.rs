@@ -44,6 +44,225 @@ unsafe fn with_avx2<K: Kernel>(k: K) -> K::Out {
     k.run()
 }
 
+/// Tiger's f32 update on Cortex-M4F (hand-scheduled assembly; see [`tiger_update_f32`]).
+#[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+mod m4f {
+    /// Arguments of `margay_tiger_m4f` after the three pointers, read through r3.
+    #[repr(C)]
+    pub(super) struct Args {
+        pub b: f32,
+        pub a: f32,
+        pub decay: f32,
+        pub eta: f32,
+        /// 2¹²⁷: two multiplications lift every non-zero |m| (subnormals included) past the
+        /// saturation point of the fixed-point conversion, which then yields ±1 exactly.
+        pub two127: f32,
+        pub zero: f32,
+        /// Iterations of 12 parameters.
+        pub blocks: u32,
+    }
+
+    extern "C" {
+        /// Returns Σ m'·0: NaN when some new momentum is NaN or ±Inf, else ±0.
+        pub(super) fn margay_tiger_m4f(
+            p: *mut f32,
+            g: *const f32,
+            m: *mut f32,
+            args: *const Args,
+        ) -> f32;
+    }
+
+    // Per parameter: vmul + vmla (momentum; VMLA is not fused, so it rounds like the Rust
+    // `b * m + a * g`), vmla (the NaN/Inf detector), vmul ×2 + vcvt ×2 (sign: saturating
+    // conversion to fixed point with 32 fraction bits, then back with 31 fraction bits:
+    // ±(2³¹−1) → ±1.0, 0 → +0), vmul + vmls (θ·decay − η·s, not fused). Per 12 parameters:
+    // three VLDM, two VSTM, a subtract and a branch. s16–s31 are callee-saved (AAPCS-VFP).
+    // Registers: s0–s11 momentum then sign, s12–s23 gradient then θ, s24 b, s25 a,
+    // s26 decay, s27 η, s28 2¹²⁷, s29 0, s30 the detector.
+    core::arch::global_asm!(
+        ".syntax unified",
+        ".thumb",
+        ".fpu fpv4-sp-d16",
+        ".section .text.margay_tiger_m4f,\"ax\",%progbits",
+        ".global margay_tiger_m4f",
+        ".type margay_tiger_m4f,%function",
+        ".thumb_func",
+        "margay_tiger_m4f:",
+        "    push {{r4, lr}}",
+        "    vpush {{s16-s31}}",
+        "    vldm r3, {{s24-s29}}",
+        "    ldr r4, [r3, #24]",
+        "    vmov.f32 s30, s29",
+        "    cmp r4, #0",
+        "    beq 2f",
+        "1:",
+        "    vldm r2, {{s0-s11}}",
+        "    vldm r1!, {{s12-s23}}",
+        "    .irp r, s0,s1,s2,s3,s4,s5,s6,s7,s8,s9,s10,s11",
+        "    vmul.f32 \\r, \\r, s24",
+        "    .endr",
+        "    vmla.f32 s0, s25, s12",
+        "    vmla.f32 s1, s25, s13",
+        "    vmla.f32 s2, s25, s14",
+        "    vmla.f32 s3, s25, s15",
+        "    vmla.f32 s4, s25, s16",
+        "    vmla.f32 s5, s25, s17",
+        "    vmla.f32 s6, s25, s18",
+        "    vmla.f32 s7, s25, s19",
+        "    vmla.f32 s8, s25, s20",
+        "    vmla.f32 s9, s25, s21",
+        "    vmla.f32 s10, s25, s22",
+        "    vmla.f32 s11, s25, s23",
+        "    vstm r2!, {{s0-s11}}",
+        "    vldm r0, {{s12-s23}}",
+        "    .irp r, s0,s1,s2,s3,s4,s5,s6,s7,s8,s9,s10,s11",
+        "    vmla.f32 s30, \\r, s29",
+        "    .endr",
+        "    .irp r, s0,s1,s2,s3,s4,s5,s6,s7,s8,s9,s10,s11",
+        "    vmul.f32 \\r, \\r, s28",
+        "    .endr",
+        "    .irp r, s0,s1,s2,s3,s4,s5,s6,s7,s8,s9,s10,s11",
+        "    vmul.f32 \\r, \\r, s28",
+        "    .endr",
+        "    .irp r, s0,s1,s2,s3,s4,s5,s6,s7,s8,s9,s10,s11",
+        "    vcvt.s32.f32 \\r, \\r, #32",
+        "    .endr",
+        "    .irp r, s0,s1,s2,s3,s4,s5,s6,s7,s8,s9,s10,s11",
+        "    vcvt.f32.s32 \\r, \\r, #31",
+        "    .endr",
+        "    .irp r, s12,s13,s14,s15,s16,s17,s18,s19,s20,s21,s22,s23",
+        "    vmul.f32 \\r, \\r, s26",
+        "    .endr",
+        "    vmls.f32 s12, s27, s0",
+        "    vmls.f32 s13, s27, s1",
+        "    vmls.f32 s14, s27, s2",
+        "    vmls.f32 s15, s27, s3",
+        "    vmls.f32 s16, s27, s4",
+        "    vmls.f32 s17, s27, s5",
+        "    vmls.f32 s18, s27, s6",
+        "    vmls.f32 s19, s27, s7",
+        "    vmls.f32 s20, s27, s8",
+        "    vmls.f32 s21, s27, s9",
+        "    vmls.f32 s22, s27, s10",
+        "    vmls.f32 s23, s27, s11",
+        "    vstm r0!, {{s12-s23}}",
+        "    subs r4, r4, #1",
+        "    bne 1b",
+        "2:",
+        "    vmov.f32 s0, s30",
+        "    vpop {{s16-s31}}",
+        "    pop {{r4, pc}}",
+        ".size margay_tiger_m4f, . - margay_tiger_m4f",
+    );
+
+    extern "C" {
+        /// Σ x·0 over `16·blocks` floats: NaN when one of them is NaN or ±Inf, else ±0.
+        pub(super) fn margay_nonfinite_m4f(xs: *const f32, blocks: u32) -> f32;
+    }
+
+    // One VLDM, sixteen VMLA (acc += x·0), a subtract and a branch per 16 floats.
+    core::arch::global_asm!(
+        ".syntax unified",
+        ".thumb",
+        ".fpu fpv4-sp-d16",
+        ".section .text.margay_nonfinite_m4f,\"ax\",%progbits",
+        ".global margay_nonfinite_m4f",
+        ".type margay_nonfinite_m4f,%function",
+        ".thumb_func",
+        "margay_nonfinite_m4f:",
+        "    vpush {{s16-s17}}",
+        "    vmov.f32 s16, #1.0",
+        "    vsub.f32 s16, s16, s16",
+        "    vmov.f32 s17, s16",
+        "    cmp r1, #0",
+        "    beq 2f",
+        "1:",
+        "    vldm r0!, {{s0-s15}}",
+        "    .irp r, s0,s1,s2,s3,s4,s5,s6,s7,s8,s9,s10,s11,s12,s13,s14,s15",
+        "    vmla.f32 s17, \\r, s16",
+        "    .endr",
+        "    subs r1, r1, #1",
+        "    bne 1b",
+        "2:",
+        "    vmov.f32 s0, s17",
+        "    vpop {{s16-s17}}",
+        "    bx lr",
+        ".size margay_nonfinite_m4f, . - margay_nonfinite_m4f",
+    );
+}
+
+/// `true` when some element of `xs[..done]` is NaN or ±Inf, where `done` (returned) is what
+/// the Cortex-M4F assembly loop covered (whole blocks of 16); 0 elsewhere.
+#[inline(always)]
+pub(crate) fn any_non_finite_f32(xs: &[f32]) -> (bool, usize) {
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    {
+        let blocks = xs.len() / 16;
+        // SAFETY: the loop reads 16·blocks <= xs.len() elements.
+        let acc = unsafe { m4f::margay_nonfinite_m4f(xs.as_ptr(), blocks as u32) };
+        (acc.is_nan(), blocks * 16)
+    }
+    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
+    {
+        let _ = xs;
+        (false, 0)
+    }
+}
+
+/// Tiger's update `m ← b·m + a·g;  θ ← θ·decay − η·sign(m)` over f32 momentum, with the same
+/// roundings as the scalar loop. On Cortex-M4F (and other bare-metal hard-float Arm cores)
+/// it runs the assembly kernel above on whole blocks of 12 and returns how many parameters
+/// it handled; elsewhere it returns 0 and the caller's loop does everything.
+///
+/// NaN: the conversion maps a NaN momentum to sign 0, where the scalar loop gives
+/// `θ = NaN` (the momentum's NaN). The kernel's detector reports any NaN or ±Inf momentum,
+/// and then the affected weights are set to the scalar loop's result, so the bits agree.
+#[inline(always)]
+pub(crate) fn tiger_update_f32(
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    b: f32,
+    a: f32,
+    decay: f32,
+    eta: f32,
+) -> usize {
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf", target_os = "none"))]
+    {
+        let n = p.len().min(g.len()).min(m.len());
+        let blocks = n / 12;
+        let args = m4f::Args {
+            b,
+            a,
+            decay,
+            eta,
+            two127: f32::from_bits(0x7f00_0000),
+            zero: 0.0,
+            blocks: blocks as u32,
+        };
+        // SAFETY: the kernel reads and writes 12·blocks <= n elements of each slice, and
+        // `args` outlives the call.
+        let detector =
+            unsafe { m4f::margay_tiger_m4f(p.as_mut_ptr(), g.as_ptr(), m.as_mut_ptr(), &args) };
+        let done = blocks * 12;
+        if detector.is_nan() {
+            // The scalar loop: θ·decay − η·NaN is the momentum's (quiet) NaN unless θ was
+            // already NaN, which the kernel kept.
+            for (p, &m) in p[..done].iter_mut().zip(&m[..done]) {
+                if m.is_nan() && !p.is_nan() {
+                    *p = m;
+                }
+            }
+        }
+        done
+    }
+    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf", target_os = "none")))]
+    {
+        let _ = (p, g, m, b, a, decay, eta);
+        0
+    }
+}
+
 /// AdamW's update over f32 moments, eight lanes at a time with `vsqrtps` where the CPU has
 /// AVX2 (the scalar `libm` square root does not vectorize). Returns `false`, having done
 /// nothing, when AVX2 is missing; the caller then runs its scalar loop.

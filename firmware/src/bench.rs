@@ -5,7 +5,7 @@
 //! is the difference (`insncount.sh` does the arithmetic).
 
 use half::bf16;
-use margay::optim::{AdamWConfig, LionConfig, TigerConfig};
+use margay::optim::{AdamWConfig, GradHealth, LionConfig, TigerConfig};
 
 /// Elements per benchmarked step.
 pub const N: usize = 256;
@@ -23,7 +23,8 @@ struct Buffers {
     m: [f32; N],
 }
 
-/// Runs each region once; region ids: 1 Tiger f32, 2 Tiger bf16, 3 Lion, 4 AdamW.
+/// Runs each region once; regions end at marks 1 Tiger f32 (own NaN scan), 2 Tiger f32
+/// given the gradients' health (the kernel alone), 3 Tiger bf16, 4 Lion, 5 AdamW.
 pub fn run() {
     let mut b = Buffers {
         p: [0.0; N],
@@ -46,12 +47,21 @@ pub fn run() {
     bench_mark(0);
     let _ = core::hint::black_box(tiger.step_array(tiger.at(1), &mut b.p, &b.g, &mut b.m));
     bench_mark(1);
-    let _ = core::hint::black_box(tiger.step_array(tiger.at(1), &mut b.p, &b.g, &mut mb));
+    let health = core::hint::black_box(GradHealth::FINITE);
+    let _ = core::hint::black_box(tiger.step_with_health(
+        tiger.at(1),
+        health,
+        &mut b.p,
+        &b.g,
+        &mut b.m,
+    ));
     bench_mark(2);
-    lion.step_array(lion.at(1), &mut b.p, &b.g, &mut b.m);
+    let _ = core::hint::black_box(tiger.step_array(tiger.at(1), &mut b.p, &b.g, &mut mb));
     bench_mark(3);
-    adamw.step_array(adamw.at(1), &mut b.p, &b.g, &mut b.m, &mut v);
+    lion.step_array(lion.at(1), &mut b.p, &b.g, &mut b.m);
     bench_mark(4);
+    adamw.step_array(adamw.at(1), &mut b.p, &b.g, &mut b.m, &mut v);
+    bench_mark(5);
     let checksum = b.p.iter().fold(0u32, |a, x| a.rotate_left(5) ^ x.to_bits());
     defmt::println!(
         "bench: {=usize} elements per region, checksum {=u32:#010x}",

@@ -12,6 +12,7 @@ use defmt_semihosting as _;
 use margay::optim::{AdamWConfig, LionConfig, LrMode, TigerConfig};
 
 mod bench;
+mod kernels;
 
 /// One golden case with the host's results (all f32 as bit patterns).
 pub struct Case {
@@ -132,6 +133,26 @@ fn main() -> ! {
         } else {
             failed += 1;
             defmt::println!("FAIL {=str}", c.name);
+        }
+    }
+    type Check = (&'static str, fn() -> bool);
+    let checks: [Check; 2] = [
+        (
+            "tiger kernel vs scalar loop (special values)",
+            kernels::tiger_kernel_matches_scalar_loop,
+        ),
+        (
+            "tiger guard at every position",
+            kernels::guard_sees_every_position,
+        ),
+    ];
+    for (name, check) in checks {
+        if check() {
+            passed += 1;
+            defmt::println!("PASS {=str}", name);
+        } else {
+            failed += 1;
+            defmt::println!("FAIL {=str}", name);
         }
     }
     defmt::println!(

@@ -7,6 +7,8 @@
 //! [`super::NormAccumulator`]) can record their health there and hand it to
 //! [`super::Tiger::step_with_health`], which then moves the bytes of a Lion step and no more.
 
+use crate::math::is_non_finite;
+
 /// Whether a set of gradients holds NaN or ±Inf. Combine tensors with [`GradHealth::merge`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -29,16 +31,22 @@ impl GradHealth {
 
     #[inline(always)]
     pub(crate) fn scan_inline(grads: &[f32]) -> Self {
-        let (mut nan, mut inf) = (0u32, 0u32);
+        // Common case first: one test per element (exponent all ones ⇔ NaN or Inf), then
+        // tell NaN from Inf only when something was found.
+        let (found, done) = crate::simd::any_non_finite_f32(grads);
+        let mut bad = found as u32;
+        for &g in &grads[done..] {
+            bad |= is_non_finite(g) as u32;
+        }
+        if bad == 0 {
+            return GradHealth::FINITE;
+        }
+        let (mut nan, mut inf) = (false, false);
         for &g in grads {
-            let a = g.to_bits() & 0x7fff_ffff;
-            nan |= (a > 0x7f80_0000) as u32;
-            inf |= (a == 0x7f80_0000) as u32;
+            nan |= g.is_nan();
+            inf |= g.is_infinite();
         }
-        GradHealth {
-            nan: nan != 0,
-            inf: inf != 0,
-        }
+        GradHealth { nan, inf }
     }
 
     /// The health of two sets of gradients together.

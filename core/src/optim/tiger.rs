@@ -358,6 +358,12 @@ fn update<M: Moment>(
     weight_decay: f32,
 ) {
     let decay = 1.0 - eta * weight_decay;
+    // f32 momentum on Cortex-M4F: an assembly kernel takes whole blocks (same bits).
+    let done = match M::as_f32_mut(m) {
+        Some(m32) => crate::simd::tiger_update_f32(params, grads, m32, b, a, decay, eta),
+        None => 0,
+    };
+    let (params, grads, m) = (&mut params[done..], &grads[done..], &mut m[done..]);
     for ((p, &g), m) in params.iter_mut().zip(grads).zip(m.iter_mut()) {
         let mt = b * m.load() + a * g;
         *m = M::store(mt);

@@ -36,4 +36,5 @@ extern crate std;
 
 pub mod math;
 pub mod optim;
+pub mod quant;
 mod simd;

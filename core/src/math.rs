@@ -64,6 +64,76 @@ pub fn cos(x: f32) -> f32 {
     libm::cosf(x)
 }
 
+/// Hyperbolic tangent in f32 (libm; accurate to about 1 ulp).
+#[inline(always)]
+pub fn tanh(x: f32) -> f32 {
+    libm::tanhf(x)
+}
+
+/// Inverse hyperbolic tangent in f32 (libm).
+#[inline(always)]
+pub fn atanh(x: f32) -> f32 {
+    libm::atanhf(x)
+}
+
+/// The largest absolute error of [`tanh_fast`] against the correctly rounded `tanh`, over all
+/// finite f32 inputs: 2.5e-7 (about 2 ulp of 1.0). Tested two-sided over a dense sweep (the
+/// measured maximum must lie within [`TANH_FAST_MAX_ERROR`]/4 of the bound, so the bound is
+/// neither broken nor loose).
+pub const TANH_FAST_MAX_ERROR: f32 = 2.5e-7;
+
+/// Fast hyperbolic tangent: `(E − 1)/(E + 1)` with `E = 2^(2|x|·log₂e)` from a degree-5
+/// polynomial for `2^f` (f ∈ [0, 1), relative error below 1.8e-7) and the exponent put in by
+/// bits; `±1` for `|x| >= 9` (where tanh rounds to 1 anyway). Absolute error at most
+/// [`TANH_FAST_MAX_ERROR`]; NaN gives NaN. About 15 float operations and one division, no
+/// table, no branch in the common path (libm's `tanhf` costs several times more, and on a
+/// Cortex-M4F much more).
+// The constants are the f32 values of the fit, written with the digits that produced them.
+#[allow(clippy::excessive_precision)]
+#[inline(always)]
+pub fn tanh_fast(x: f32) -> f32 {
+    const TWO_LOG2_E: f32 = 2.885_390_08;
+    // 2^f on [0, 1]: least-squares-like fit at Chebyshev nodes (see the module tests).
+    const C: [f32; 6] = [
+        0.999_999_88,
+        0.693_154_5,
+        0.240_141_82,
+        0.055_860_337,
+        0.008_949_591,
+        0.001_893_754,
+    ];
+    let a = f32::from_bits(x.to_bits() & 0x7fff_ffff);
+    let a = if a < 9.0 { a } else { 9.0 };
+    let t = a * TWO_LOG2_E;
+    let n = t as i32; // t >= 0: truncation is floor; NaN -> 0
+    let f = t - n as f32;
+    let p = ((((C[5] * f + C[4]) * f + C[3]) * f + C[2]) * f + C[1]) * f + C[0];
+    let e = p * f32::from_bits(((n + 127) as u32) << 23);
+    let r = (e - 1.0) / (e + 1.0);
+    let r = if r > 0.0 { r } else { 0.0 }; // p(0) is 1 − 1.2e-7: keep tanh(±0) = ±0
+    let r = f32::from_bits(r.to_bits() | (x.to_bits() & 0x8000_0000));
+    if x.is_nan() {
+        x
+    } else {
+        r
+    }
+}
+
+/// Rounds to the nearest integer, ties to even, for `|x| < 2²²` (the FSQ range): adding and
+/// subtracting 1.5·2²³ leaves the integer part in the significand under the default rounding
+/// mode. Branch-free; NaN gives NaN.
+#[inline(always)]
+pub fn round_ties_even_small(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+    (x + MAGIC) - MAGIC
+}
+
+/// Rounds to the nearest integer, ties away from zero (C's `round`, TFLite's `std::round`).
+#[inline(always)]
+pub fn round_ties_away(x: f32) -> f32 {
+    libm::roundf(x)
+}
+
 /// Sum of squares of `xs` in a fixed order: eight interleaved f32 lanes, combined
 /// pairwise at the end.
 ///
@@ -136,6 +206,50 @@ mod tests {
         assert!(any_non_finite(&[1.0, 2.0, f32::INFINITY]));
         assert!(!any_nan(&[1.0, 2.0, f32::INFINITY]));
         assert!(any_nan(&[1.0, f32::NAN]));
+    }
+
+    #[test]
+    fn tanh_fast_error_bound_holds_and_is_tight() {
+        // Dense two-sided sweep: every 97th f32 bit pattern from 0 to 10.0 and negatives.
+        let mut worst = 0.0f32;
+        let mut bits = 0u32;
+        while bits <= 10.0f32.to_bits() {
+            for x in [f32::from_bits(bits), -f32::from_bits(bits)] {
+                let exact = libm::tanh(x as f64);
+                let err = ((tanh_fast(x) as f64) - exact).abs() as f32;
+                assert!(err <= TANH_FAST_MAX_ERROR, "x = {x}: error {err}");
+                worst = worst.max(err);
+            }
+            bits += 97;
+        }
+        std::println!("tanh_fast: worst absolute error {worst:e}");
+        assert!(
+            worst > TANH_FAST_MAX_ERROR / 4.0,
+            "bound is loose: worst {worst}"
+        );
+        for x in [20.0, 1e30, f32::INFINITY] {
+            assert_eq!(tanh_fast(x), 1.0);
+            assert_eq!(tanh_fast(-x), -1.0);
+        }
+        assert!(tanh_fast(f32::NAN).is_nan());
+        assert_eq!(tanh_fast(0.0), 0.0);
+    }
+
+    #[test]
+    fn round_ties_even_small_matches_the_definition() {
+        for (x, r) in [
+            (0.5, 0.0),
+            (1.5, 2.0),
+            (2.5, 2.0),
+            (-0.5, -0.0),
+            (-1.5, -2.0),
+            (2.4, 2.0),
+            (-3.6, -4.0),
+        ] {
+            assert_eq!(round_ties_even_small(x), r, "{x}");
+        }
+        assert_eq!(round_ties_away(2.5), 3.0);
+        assert_eq!(round_ties_away(-2.5), -3.0);
     }
 
     #[test]

@@ -125,6 +125,8 @@ pub fn run_file(file: &VectorFile) -> Result<Vec<CaseResult>, FormatError> {
         let r = match file.kind.as_str() {
             "optim" => run_optim(case).map_err(wrap)?,
             "clip" => run_clip(case).map_err(wrap)?,
+            "fsq" => run_fsq(case).map_err(wrap)?,
+            "int8" => run_int8(case).map_err(wrap)?,
             other => Outcome::fail(format!("kind `{other}` is not implemented")),
         };
         out.push(CaseResult {
@@ -472,5 +474,142 @@ fn run_clip(case: &Value) -> Result<Outcome, String> {
         &[total],
         tol,
     );
+    Ok(chk.finish())
+}
+
+fn run_fsq(case: &Value) -> Result<Outcome, String> {
+    let levels: Vec<u32> = vec64(case, "levels")?
+        .iter()
+        .map(|&l| {
+            if l >= 0.0 && l.fract() == 0.0 && l <= u32::MAX as f64 {
+                Ok(l as u32)
+            } else {
+                Err(format!("`levels`: {l} is not a level count"))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let z: Vec<Vec<f32>> = mat64(case, "z")?.iter().map(|r| to32(r)).collect();
+    let codes = mat64(case, "codes")?;
+    let indices = vec64(case, "indices")?;
+    let codebook = match case.get("codebook") {
+        Some(Value::Null) | None => None,
+        Some(_) => Some(mat64(case, "codebook")?),
+    };
+    let tol = tolerance(case)?;
+    if codes.len() != z.len() || indices.len() != z.len() {
+        return Err(format!(
+            "`z` has {} rows, `codes` {}, `indices` {}",
+            z.len(),
+            codes.len(),
+            indices.len()
+        ));
+    }
+    let io = FsqIo {
+        levels: &levels,
+        z: &z,
+        codes: &codes,
+        indices: &indices,
+        codebook: codebook.as_deref(),
+        tol,
+    };
+    Ok(match levels.len() {
+        1 => fsq_case::<1>(&io),
+        2 => fsq_case::<2>(&io),
+        3 => fsq_case::<3>(&io),
+        4 => fsq_case::<4>(&io),
+        5 => fsq_case::<5>(&io),
+        6 => fsq_case::<6>(&io),
+        7 => fsq_case::<7>(&io),
+        8 => fsq_case::<8>(&io),
+        n => Outcome::fail(format!("{n} FSQ channels: the runner handles 1 to 8")),
+    })
+}
+
+struct FsqIo<'a> {
+    levels: &'a [u32],
+    z: &'a [Vec<f32>],
+    codes: &'a [Vec<f64>],
+    indices: &'a [f64],
+    codebook: Option<&'a [Vec<f64>]>,
+    tol: Tolerance,
+}
+
+fn fsq_case<const D: usize>(io: &FsqIo) -> Outcome {
+    let mut levels = [0u32; D];
+    levels.copy_from_slice(io.levels);
+    let fsq = match margay::quant::FsqConfig::new(levels).build() {
+        Ok(f) => f,
+        Err(e) => return Outcome::fail(e.to_string()),
+    };
+    let mut chk = Checker::new();
+    for (r, (row, (want_codes, &want_idx))) in
+        io.z.iter().zip(io.codes.iter().zip(io.indices)).enumerate()
+    {
+        let mut v = [0.0f32; D];
+        if row.len() != D {
+            return Outcome::fail(format!("z[{r}] has {} values, levels {D}", row.len()));
+        }
+        v.copy_from_slice(row);
+        let (codes, idx) = fsq.quantize(&v);
+        chk.check(&format!("codes[{r}]"), &codes, want_codes, io.tol);
+        if idx as f64 != want_idx && chk.first_fail.is_none() {
+            chk.first_fail = Some(format!("indices[{r}]: got {idx}, expected {want_idx}"));
+        }
+        match fsq.decode(idx) {
+            Ok(back) if back == codes => {}
+            _ => {
+                chk.first_fail
+                    .get_or_insert(format!("decode(encode(z[{r}])) differs from its codes"));
+            }
+        }
+    }
+    if let Some(book) = io.codebook {
+        if book.len() != fsq.codebook_size() as usize {
+            return Outcome::fail(format!(
+                "codebook lists {} codes, levels give {}",
+                book.len(),
+                fsq.codebook_size()
+            ));
+        }
+        for (i, want) in book.iter().enumerate() {
+            match fsq.decode(i as u32) {
+                Ok(c) => chk.check(&format!("codebook[{i}]"), &c, want, io.tol),
+                Err(e) => return Outcome::fail(e.to_string()),
+            }
+        }
+    }
+    chk.finish()
+}
+
+fn run_int8(case: &Value) -> Result<Outcome, String> {
+    let w = mat64(case, "weights")?;
+    let scales = vec64(case, "scales")?;
+    let q = mat64(case, "q")?;
+    let deq = mat64(case, "dequantized")?;
+    let tol = tolerance(case)?;
+    let cols = w.first().map_or(0, |r| r.len());
+    if w.iter().any(|r| r.len() != cols) || q.len() != w.len() || deq.len() != w.len() {
+        return Err("`weights`, `q` and `dequantized` must be matrices of one shape".into());
+    }
+    let flat: Vec<f32> = w.iter().flat_map(|r| to32(r)).collect();
+    let mut got_q = vec![0i8; flat.len()];
+    let mut got_s = vec![0.0f32; w.len()];
+    if let Err(e) = margay::quant::quantize_rows(&flat, cols, &mut got_q, &mut got_s) {
+        return Ok(Outcome::fail(e.to_string()));
+    }
+    let mut chk = Checker::new();
+    chk.check("scales", &got_s, &scales, tol);
+    for (r, (want_q, want_d)) in q.iter().zip(&deq).enumerate() {
+        let row = &got_q[r * cols..(r + 1) * cols];
+        let as_f: Vec<f32> = row.iter().map(|&x| x as f32).collect();
+        chk.check(
+            &format!("q[{r}]"),
+            &as_f,
+            want_q,
+            Tolerance { abs: 0.0, rel: 0.0 },
+        );
+        let d: Vec<f32> = row.iter().map(|&x| x as f32 * got_s[r]).collect();
+        chk.check(&format!("dequantized[{r}]"), &d, want_d, tol);
+    }
     Ok(chk.finish())
 }

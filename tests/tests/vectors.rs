@@ -27,6 +27,29 @@ fn clip_golden_vectors_pass() {
     assert_eq!(run_kind("clip.json"), 3);
 }
 
+#[test]
+fn fsq_golden_vectors_pass() {
+    assert_eq!(run_kind("fsq.json"), 6);
+}
+
+#[test]
+fn int8_golden_vectors_pass() {
+    assert_eq!(run_kind("int8.json"), 3);
+}
+
+#[test]
+fn runner_fails_when_one_fsq_index_is_changed() {
+    let dir = tmpdir("fsq-changed");
+    let text = std::fs::read_to_string(vectors_dir().join("fsq.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let idx = &mut v["cases"][0]["indices"][3];
+    *idx = serde_json::json!(idx.as_u64().unwrap() + 1);
+    std::fs::write(dir.join("fsq.json"), v.to_string()).unwrap();
+    let (code, stdout, _) = conformance(&dir);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("FAIL fsq.json fsq/fsq_3x5x4"), "{stdout}");
+}
+
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("margay-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -72,13 +95,13 @@ fn runner_fails_when_one_expected_value_is_changed() {
 #[test]
 fn runner_passes_the_shipped_optim_and_clip_files() {
     let dir = tmpdir("shipped");
-    for f in ["optim.json", "clip.json"] {
+    for f in ["optim.json", "clip.json", "fsq.json", "int8.json"] {
         std::fs::copy(vectors_dir().join(f), dir.join(f)).unwrap();
     }
     let (code, stdout, stderr) = conformance(&dir);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
-        stdout.trim_end().ends_with("30 passed, 0 failed"),
+        stdout.trim_end().ends_with("39 passed, 0 failed"),
         "{stdout}"
     );
 }

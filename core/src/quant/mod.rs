@@ -1,0 +1,17 @@
+//! Quantizers: FSQ (finite scalar quantization) and symmetric per-row int8.
+//!
+//! | item | file | state |
+//! |---|---|---|
+//! | [`Fsq`] | `fsq.rs` | none: the codebook is implicit (∏ Lᵢ codes) |
+//! | [`quantize_rows`], [`dot_i8`], [`Requantize`] | `int8.rs` | one f32 scale per row |
+//!
+//! Same shape as the optimizers: config → validated quantizer → calls on arrays (lengths fixed
+//! by const generics) or slices (a mismatch is a [`QuantError`] and nothing is written).
+
+mod error;
+mod fsq;
+mod int8;
+
+pub use error::QuantError;
+pub use fsq::{levels, Fsq, FsqConfig, FsqVariant, Tanh};
+pub use int8::{dot_i8, dot_i8_array, quantize_rows, Requantize};

@@ -42,7 +42,7 @@ fn every_index_round_trips_for_every_recommended_level_set() {
 
 fn code_range(l: u32, variant: FsqVariant) -> (f32, f32) {
     match variant {
-        FsqVariant::Standard if l % 2 == 0 => (-1.0, 1.0 - 2.0 / l as f32),
+        FsqVariant::Standard if l.is_multiple_of(2) => (-1.0, 1.0 - 2.0 / l as f32),
         _ => (-1.0, 1.0),
     }
 }

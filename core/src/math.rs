@@ -28,10 +28,13 @@ pub fn is_non_finite(x: f32) -> bool {
 
 /// `true` when any element of `xs` is NaN or ±Inf.
 ///
-/// One pass, branch-free inner loop (an integer OR-reduction) so it runs at memory speed.
+/// One pass, branch-free inner loop (an integer OR-reduction) so it runs at memory speed; on
+/// Cortex-M4F whole blocks of 16 go through an assembly loop (one `VMLA` per element).
+#[inline(always)]
 pub fn any_non_finite(xs: &[f32]) -> bool {
-    let mut acc = 0u32;
-    for &x in xs {
+    let (found, done) = crate::simd::any_non_finite_f32(xs);
+    let mut acc = found as u32;
+    for &x in &xs[done..] {
         acc |= is_non_finite(x) as u32;
     }
     acc != 0
@@ -141,15 +144,24 @@ pub fn round_ties_away(x: f32) -> f32 {
 /// long sum near `√n·ε` instead of `n·ε`; the order is part of the definition, so the
 /// result is bit-identical on every target.
 pub fn sum_sq(xs: &[f32]) -> f32 {
+    sum_sq_with(xs, |_| {})
+}
+
+/// [`sum_sq`], also handing every element to `each` in the same pass (the one definition of
+/// the summation order; the gradient-health pass uses it).
+#[inline(always)]
+pub(crate) fn sum_sq_with(xs: &[f32], mut each: impl FnMut(f32)) -> f32 {
     let mut lanes = [0.0f32; 8];
     let mut chunks = xs.chunks_exact(8);
     for c in &mut chunks {
         for i in 0..8 {
             lanes[i] += c[i] * c[i];
+            each(c[i]);
         }
     }
     for (i, &x) in chunks.remainder().iter().enumerate() {
         lanes[i] += x * x;
+        each(x);
     }
     let a = (lanes[0] + lanes[4]) + (lanes[2] + lanes[6]);
     let b = (lanes[1] + lanes[5]) + (lanes[3] + lanes[7]);

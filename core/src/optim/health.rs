@@ -7,7 +7,7 @@
 //! [`super::NormAccumulator`]) can record their health there and hand it to
 //! [`super::Tiger::step_with_health`], which then moves the bytes of a Lion step and no more.
 
-use crate::math::is_non_finite;
+use crate::math::{any_non_finite, sum_sq_with};
 
 /// Whether a set of gradients holds NaN or ±Inf. Combine tensors with [`GradHealth::merge`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,20 +33,14 @@ impl GradHealth {
     pub(crate) fn scan_inline(grads: &[f32]) -> Self {
         // Common case first: one test per element (exponent all ones ⇔ NaN or Inf), then
         // tell NaN from Inf only when something was found.
-        let (found, done) = crate::simd::any_non_finite_f32(grads);
-        let mut bad = found as u32;
-        for &g in &grads[done..] {
-            bad |= is_non_finite(g) as u32;
-        }
-        if bad == 0 {
+        if !any_non_finite(grads) {
             return GradHealth::FINITE;
         }
-        let (mut nan, mut inf) = (false, false);
+        let mut flags = Flags::default();
         for &g in grads {
-            nan |= g.is_nan();
-            inf |= g.is_infinite();
+            flags.see(g);
         }
-        GradHealth { nan, inf }
+        flags.health()
     }
 
     /// The health of two sets of gradients together.
@@ -95,31 +89,33 @@ impl crate::simd::Kernel for NormPass<'_> {
     type Out = (f32, GradHealth);
     #[inline(always)]
     fn run(self) -> (f32, GradHealth) {
-        let xs = self.0;
-        let mut lanes = [0.0f32; 8];
-        let (mut nan, mut inf) = (0u32, 0u32);
-        let mut chunks = xs.chunks_exact(8);
-        for c in &mut chunks {
-            for i in 0..8 {
-                lanes[i] += c[i] * c[i];
-                let a = c[i].to_bits() & 0x7fff_ffff;
-                nan |= (a > 0x7f80_0000) as u32;
-                inf |= (a == 0x7f80_0000) as u32;
-            }
+        let mut flags = Flags::default();
+        let ss = sum_sq_with(self.0, |x| flags.see(x));
+        (ss, flags.health())
+    }
+}
+
+/// NaN / Inf seen so far, as integer ORs (branch-free, so the loops vectorize).
+#[derive(Default)]
+struct Flags {
+    nan: u32,
+    inf: u32,
+}
+
+impl Flags {
+    #[inline(always)]
+    fn see(&mut self, x: f32) {
+        let a = x.to_bits() & 0x7fff_ffff;
+        self.nan |= (a > 0x7f80_0000) as u32;
+        self.inf |= (a == 0x7f80_0000) as u32;
+    }
+
+    #[inline(always)]
+    fn health(&self) -> GradHealth {
+        GradHealth {
+            nan: self.nan != 0,
+            inf: self.inf != 0,
         }
-        for (i, &x) in chunks.remainder().iter().enumerate() {
-            lanes[i] += x * x;
-            let a = x.to_bits() & 0x7fff_ffff;
-            nan |= (a > 0x7f80_0000) as u32;
-            inf |= (a == 0x7f80_0000) as u32;
-        }
-        let a = (lanes[0] + lanes[4]) + (lanes[2] + lanes[6]);
-        let b = (lanes[1] + lanes[5]) + (lanes[3] + lanes[7]);
-        let health = GradHealth {
-            nan: nan != 0,
-            inf: inf != 0,
-        };
-        (a + b, health)
     }
 }
 

@@ -176,6 +176,57 @@ pub fn rms(xs: &[f32]) -> f32 {
     sqrt(sum_sq(xs) / xs.len() as f32)
 }
 
+/// Exponential `eˣ` (libm).
+#[inline]
+pub fn exp(x: f32) -> f32 {
+    libm::expf(x)
+}
+
+/// Natural logarithm (libm).
+#[inline]
+pub fn ln(x: f32) -> f32 {
+    libm::logf(x)
+}
+
+/// SplitMix64 (Steele, Lea and Flood 2014): a tiny, seedable, deterministic generator for
+/// codebook initialisation and dead-code restarts. Not cryptographic. The same seed gives
+/// the same sequence on every target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    /// A generator from a seed (any value, 0 included).
+    pub const fn new(seed: u64) -> Self {
+        SplitMix64 { state: seed }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)` with 24 random bits (every value exactly representable).
+    pub fn next_f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 * (1.0 / 16_777_216.0)
+    }
+
+    /// Uniform in `[0, n)`: multiply-shift for `n ≤ 2³²` (bias below 2⁻³²·n), modulo above.
+    /// Returns 0 for `n = 0`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n <= 1 << 32 {
+            ((self.next_u64() >> 32) * n) >> 32
+        } else {
+            self.next_u64() % n
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,14 @@ pub enum QuantError {
         /// The codebook size.
         size: u32,
     },
-    /// A NaN or ±Inf weight at this flat position (int8 quantization).
+    /// A VQ/LFQ with no codes or no channels.
+    EmptyCodebook,
+    /// A hyper-parameter outside its documented range.
+    BadParam {
+        /// The field's name.
+        name: &'static str,
+    },
+    /// A NaN or ±Inf value at this flat position (int8 weights, VQ EMA and initialisation rows).
     NonFinite {
         /// Flat index of the first non-finite value.
         at: usize,
@@ -64,9 +71,16 @@ impl fmt::Display for QuantError {
             QuantError::IndexOutOfRange { index, size } => {
                 write!(f, "index {index} is outside the codebook of {size} codes")
             }
+            QuantError::EmptyCodebook => {
+                write!(f, "the codebook needs at least one code and one channel")
+            }
+            QuantError::BadParam { name } => write!(
+                f,
+                "quantizer hyper-parameter `{name}` is outside its documented range (see its field docs)"
+            ),
             QuantError::NonFinite { at } => write!(
                 f,
-                "weight {at} is NaN or infinite: int8 has no code for it; nothing was written"
+                "value {at} is NaN or infinite: it has no code; nothing was written"
             ),
         }
     }

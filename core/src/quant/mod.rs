@@ -1,8 +1,10 @@
-//! Quantizers: FSQ (finite scalar quantization) and symmetric per-row int8.
+//! Quantizers: FSQ (finite scalar quantization), VQ with EMA codebooks, and symmetric
+//! per-row int8.
 //!
 //! | item | file | state |
 //! |---|---|---|
 //! | [`Fsq`] | `fsq.rs` | none: the codebook is implicit (∏ Lᵢ codes) |
+//! | [`Vq`] | `vq.rs` | [`VqState`]: codebook + EMA statistics, `2·K·D + K` floats |
 //! | [`quantize_rows`], [`dot_i8`], [`Requantize`] | `int8.rs` | one f32 scale per row |
 //!
 //! Same shape as the optimizers: config → validated quantizer → calls on arrays (lengths fixed
@@ -11,7 +13,9 @@
 mod error;
 mod fsq;
 mod int8;
+mod vq;
 
 pub use error::QuantError;
 pub use fsq::{levels, Fsq, FsqConfig, FsqVariant, Tanh};
 pub use int8::{dot_i8, dot_i8_array, quantize_rows, Requantize};
+pub use vq::{kmeans_pp, EmaBatch, EmaStats, Reservoir, Vq, VqConfig, VqLoss, VqState};

@@ -552,7 +552,7 @@ pub fn kmeans_pp<const K: usize, const D: usize>(
     rng: &mut SplitMix64,
 ) -> Result<(), QuantError> {
     let n = z.len() / D;
-    if n == 0 || z.len() % D != 0 {
+    if n == 0 || !z.len().is_multiple_of(D) {
         return Err(QuantError::LengthMismatch {
             expected: D * n.max(1),
             got: z.len(),

@@ -127,6 +127,7 @@ pub fn run_file(file: &VectorFile) -> Result<Vec<CaseResult>, FormatError> {
             "clip" => run_clip(case).map_err(wrap)?,
             "fsq" => run_fsq(case).map_err(wrap)?,
             "int8" => run_int8(case).map_err(wrap)?,
+            "lfq" => run_lfq(case).map_err(wrap)?,
             other => Outcome::fail(format!("kind `{other}` is not implemented")),
         };
         out.push(CaseResult {
@@ -277,7 +278,11 @@ fn to32(xs: &[f64]) -> Vec<f32> {
 
 /// The case's `tolerance` (a single entry; optim and clip use one per case).
 pub fn tolerance(case: &Value) -> Result<Tolerance, String> {
-    let t = field(case, "tolerance")?;
+    tolerance_at(case, "tolerance")
+}
+
+fn tolerance_at(case: &Value, key: &str) -> Result<Tolerance, String> {
+    let t = field(case, key)?;
     Ok(Tolerance {
         abs: num(t, "abs")?,
         rel: num(t, "rel")?,
@@ -612,4 +617,105 @@ fn run_int8(case: &Value) -> Result<Outcome, String> {
         chk.check(&format!("dequantized[{r}]"), &d, want_d, tol);
     }
     Ok(chk.finish())
+}
+
+fn run_lfq(case: &Value) -> Result<Outcome, String> {
+    let dim = num(case, "dim")?;
+    let z: Vec<Vec<f32>> = mat64(case, "z")?.iter().map(|r| to32(r)).collect();
+    let io = LfqIo {
+        cfg: margay::quant::LfqConfig {
+            scale: num(case, "codebook_scale")? as f32,
+            inv_temperature: num(case, "inv_temperature")? as f32,
+            diversity_gamma: num(case, "diversity_gamma")? as f32,
+            entropy_weight: 1.0,
+            commitment_weight: 0.0,
+        },
+        z: &z,
+        codes: &mat64(case, "codes")?,
+        indices: &vec64(case, "indices")?,
+        entropies: [
+            num(case, "per_sample_entropy")?,
+            num(case, "codebook_entropy")?,
+            num(case, "aux_loss")?,
+        ],
+        grad: &mat64(case, "grad")?,
+        tol: tolerance(case)?,
+        grad_tol: tolerance_at(case, "grad_tolerance")?,
+    };
+    if io.codes.len() != z.len() || io.indices.len() != z.len() || io.grad.len() != z.len() {
+        return Err("`z`, `codes`, `indices` and `grad` must have one row per input".into());
+    }
+    if z.iter().any(|r| r.len() as f64 != dim) {
+        return Err(format!("every row of `z` must have `dim` = {dim} values"));
+    }
+    Ok(match dim as usize {
+        1 => lfq_case::<1>(&io),
+        2 => lfq_case::<2>(&io),
+        3 => lfq_case::<3>(&io),
+        4 => lfq_case::<4>(&io),
+        5 => lfq_case::<5>(&io),
+        6 => lfq_case::<6>(&io),
+        7 => lfq_case::<7>(&io),
+        8 => lfq_case::<8>(&io),
+        9 => lfq_case::<9>(&io),
+        10 => lfq_case::<10>(&io),
+        11 => lfq_case::<11>(&io),
+        12 => lfq_case::<12>(&io),
+        n => Outcome::fail(format!("LFQ dim {n}: the runner handles 1 to 12")),
+    })
+}
+
+struct LfqIo<'a> {
+    cfg: margay::quant::LfqConfig,
+    z: &'a [Vec<f32>],
+    codes: &'a [Vec<f64>],
+    indices: &'a [f64],
+    entropies: [f64; 3],
+    grad: &'a [Vec<f64>],
+    tol: Tolerance,
+    grad_tol: Tolerance,
+}
+
+fn lfq_case<const D: usize>(io: &LfqIo) -> Outcome {
+    let lfq = match io.cfg.build::<D>() {
+        Ok(l) => l,
+        Err(e) => return Outcome::fail(e.to_string()),
+    };
+    let mut chk = Checker::new();
+    for (r, row) in io.z.iter().enumerate() {
+        let mut v = [0.0f32; D];
+        v.copy_from_slice(row);
+        let (codes, idx) = lfq.quantize(&v);
+        chk.check(&format!("codes[{r}]"), &codes, &io.codes[r], io.tol);
+        if idx as f64 != io.indices[r] && chk.first_fail.is_none() {
+            chk.first_fail = Some(format!(
+                "indices[{r}]: got {idx}, expected {}",
+                io.indices[r]
+            ));
+        }
+    }
+    let flat: Vec<f32> = io.z.iter().flatten().copied().collect();
+    let mut scratch = vec![0.0f32; 1 << D];
+    match lfq.entropy(&flat, &mut scratch) {
+        Ok(e) => chk.check(
+            "per_sample_entropy, codebook_entropy, aux_loss",
+            &[e.per_sample, e.codebook, e.aux],
+            &io.entropies,
+            io.tol,
+        ),
+        Err(e) => return Outcome::fail(e.to_string()),
+    }
+    let mut grad = vec![0.0f32; flat.len()];
+    if let Err(e) = lfq.entropy_grad(&flat, &mut scratch, &mut grad) {
+        return Outcome::fail(e.to_string());
+    }
+    for (r, want) in io.grad.iter().enumerate() {
+        chk.check(
+            &format!("grad[{r}]"),
+            &grad[r * D..(r + 1) * D],
+            want,
+            io.grad_tol,
+        );
+    }
+    chk.finish()
 }

@@ -38,6 +38,24 @@ fn int8_golden_vectors_pass() {
 }
 
 #[test]
+fn lfq_golden_vectors_pass() {
+    assert_eq!(run_kind("lfq.json"), 5);
+}
+
+#[test]
+fn changed_lfq_gradient_fails() {
+    let text = std::fs::read_to_string(vectors_dir().join("lfq.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let g = &mut v["cases"][0]["grad"][1][2];
+    *g = serde_json::json!(g.as_f64().unwrap() * 1.001);
+    let dir = tmpdir("lfq_changed");
+    std::fs::write(dir.join("lfq.json"), v.to_string()).unwrap();
+    let (code, stdout, _) = conformance(&dir);
+    assert_ne!(code, 0);
+    assert!(stdout.contains("FAIL lfq.json lfq/lfq_d4_soft"), "{stdout}");
+}
+
+#[test]
 fn runner_fails_when_one_fsq_index_is_changed() {
     let dir = tmpdir("fsq-changed");
     let text = std::fs::read_to_string(vectors_dir().join("fsq.json")).unwrap();
@@ -95,13 +113,19 @@ fn runner_fails_when_one_expected_value_is_changed() {
 #[test]
 fn runner_passes_the_shipped_optim_and_clip_files() {
     let dir = tmpdir("shipped");
-    for f in ["optim.json", "clip.json", "fsq.json", "int8.json"] {
+    for f in [
+        "optim.json",
+        "clip.json",
+        "fsq.json",
+        "int8.json",
+        "lfq.json",
+    ] {
         std::fs::copy(vectors_dir().join(f), dir.join(f)).unwrap();
     }
     let (code, stdout, stderr) = conformance(&dir);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
-        stdout.trim_end().ends_with("39 passed, 0 failed"),
+        stdout.trim_end().ends_with("44 passed, 0 failed"),
         "{stdout}"
     );
 }

@@ -1,8 +1,8 @@
-//! Properties of VQ (nearest code, EMA codebook, dead codes, initialisation), named after
-//! the invariants they check.
+//! Properties of VQ (nearest code, EMA codebook, dead codes, initialisation) and LFQ (index,
+//! entropy bounds and gradient), named after the invariants they check.
 
 use margay::math::SplitMix64;
-use margay::quant::{kmeans_pp, QuantError, Reservoir, VqConfig, VqState};
+use margay::quant::{kmeans_pp, LfqConfig, QuantError, Reservoir, VqConfig, VqState};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
@@ -268,4 +268,46 @@ fn kmeans_pp_seeds_one_code_per_separated_cluster() {
     let mut cb = [[5.0f32; 2]; 4];
     kmeans_pp(&mut cb, &[1.0, 1.0, 1.0, 1.0], &mut SplitMix64::new(0)).unwrap();
     assert_eq!(cb, [[1.0, 1.0]; 4]);
+}
+
+#[test]
+fn lfq_every_index_round_trips() {
+    let lfq = LfqConfig::new().build::<12>().unwrap();
+    for idx in 0..4096u32 {
+        let codes = lfq.decode(idx).unwrap();
+        assert_eq!(lfq.quantize(&codes), (codes, idx));
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Both entropies lie in [0, D·ln 2] (the clamp only lowers them), and the entropy
+    /// gradient matches central finite differences of `aux`.
+    #[test]
+    fn lfq_entropies_are_bounded_and_the_gradient_matches_finite_differences(
+        z in prop::collection::vec(-0.05f32..0.05, 4 * 6),
+        gamma in 0.0f32..2.0,
+    ) {
+        let lfq = LfqConfig { inv_temperature: 10.0, diversity_gamma: gamma, ..LfqConfig::new() }
+            .build::<4>()
+            .unwrap();
+        let mut scratch = [0.0f32; 16];
+        let e = lfq.entropy(&z, &mut scratch).unwrap();
+        let top = 4.0 * std::f32::consts::LN_2 + 1e-5;
+        prop_assert!((0.0..=top).contains(&e.per_sample), "{:?}", e);
+        prop_assert!((0.0..=top).contains(&e.codebook), "{:?}", e);
+        let mut g = vec![0.0f32; z.len()];
+        lfq.entropy_grad(&z, &mut scratch, &mut g).unwrap();
+        for i in 0..z.len() {
+            let h = 1e-3f32;
+            let (mut zp, mut zm) = (z.clone(), z.clone());
+            zp[i] += h;
+            zm[i] -= h;
+            let fd = (lfq.entropy(&zp, &mut scratch).unwrap().aux
+                - lfq.entropy(&zm, &mut scratch).unwrap().aux)
+                / (2.0 * h);
+            prop_assert!((g[i] - fd).abs() < 5e-3 * (1.0 + fd.abs()), "{}: {} vs {}", i, g[i], fd);
+        }
+    }
 }

@@ -35,6 +35,7 @@
 use super::error::{non_negative, positive, unit_beta, ConfigError, StepError};
 use super::{check_lengths, Moment, Schedule, Step};
 use crate::math::sign;
+use crate::quant::Scalar;
 
 /// Lion hyper-parameters (see the module docs for symbols and defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,6 +121,40 @@ impl Lion {
         m: &mut [M; N],
     ) {
         crate::simd::vectorized(LionLoop(self, s, params, grads, m));
+    }
+
+    /// One Lion step in any [`Scalar`] format (f32, bf16/f16, or fixed point such as
+    /// [`crate::quant::I8F24`] on an FPU-less core), with the same operation order as
+    /// [`Lion::step`]: for `f32` the results are bit-identical to it. Hyper-parameters are
+    /// converted once (nearest, saturating); in fixed point every operation saturates and
+    /// is integer arithmetic, so the results are the same bits on every target. Pick a
+    /// format whose step resolves `lr` (I8F24: 6e-8; I16F16: 1.5e-5). A length mismatch
+    /// returns an error and modifies nothing.
+    pub fn step_scalar<S: Scalar>(
+        &self,
+        s: Step,
+        params: &mut [S],
+        grads: &[S],
+        m: &mut [S],
+    ) -> Result<(), StepError> {
+        check_lengths(params.len(), grads.len(), m.len())?;
+        let LionConfig {
+            beta1,
+            beta2,
+            weight_decay,
+            ..
+        } = self.cfg;
+        let lr = S::from_f32(s.lr);
+        let decay = S::from_f32(1.0 - s.lr * weight_decay);
+        let (b1, b2) = (S::from_f32(beta1), S::from_f32(beta2));
+        let (c1, c2) = (S::from_f32(1.0 - beta1), S::from_f32(1.0 - beta2));
+        for ((p, &g), m) in params.iter_mut().zip(grads).zip(m.iter_mut()) {
+            let mt = *m;
+            let c = b1.times(mt).plus(c1.times(g));
+            *p = p.times(decay).minus(lr.times(c.sign()));
+            *m = b2.times(mt).plus(c2.times(g));
+        }
+        Ok(())
     }
 
     #[inline(always)]

@@ -1,6 +1,10 @@
 //! Embeds the optimizer golden cases (tests/vectors/optim.json) and the host's results for
 //! them into the firmware, and picks the memory map for the target core.
 
+#[allow(dead_code)]
+#[path = "src/scenarios.rs"]
+mod scenarios;
+
 use margay::optim::{Guard, LrMode};
 use margay_tests::vectors::{load_file, parse_optim, simulate, Algorithm};
 use std::fmt::Write as _;
@@ -79,4 +83,16 @@ fn main() {
     code.push_str("];\n");
     writeln!(code, "pub const MAX_N: usize = {max_n};").unwrap();
     std::fs::write(out.join("cases.rs"), code).unwrap();
+
+    // The quantizer workloads on the host: every word the firmware must reproduce.
+    println!("cargo:rerun-if-changed=src/scenarios.rs");
+    let mut host = String::from("pub static HOST: [&[u32]; SCENARIOS.len()] = [\n");
+    for (_, run) in scenarios::SCENARIOS {
+        let mut words = Vec::new();
+        run(&mut |w| words.push(w));
+        let list: Vec<String> = words.iter().map(|w| format!("{w:#x}")).collect();
+        writeln!(host, "  &[{}],", list.join(",")).unwrap();
+    }
+    host.push_str("];\n");
+    std::fs::write(out.join("host_words.rs"), host).unwrap();
 }

@@ -8,7 +8,12 @@ plugin=target/libinsncount.so
 mkdir -p target
 [ "$plugin" -nt tools/qemu-insncount.c ] || gcc -shared -fPIC -O2 -o "$plugin" tools/qemu-insncount.c
 n=$(sed -n 's/^pub const N: usize = \([0-9]*\);/\1/p' src/bench.rs)
-regions=("tiger f32 (own scan)" "tiger f32 (health)" "tiger bf16" "lion" "adamw")
+nv=$(sed -n 's/^pub const FSQ_VECTORS: usize = \([0-9]*\);/\1/p' src/bench.rs)
+# Region name, unit and divisor between marks i and i+1; "-" regions are set-up, skipped.
+regions=("tiger f32 (own scan)" "tiger f32 (health)" "tiger bf16" "lion" "adamw" "-" \
+  "fsq [8,5,5,5] libm tanh" "fsq [8,5,5,5] fast tanh" "-" "int8 dot")
+units=(param param param param param - vector vector - MAC)
+divs=("$n" "$n" "$n" "$n" "$n" 1 "$nv" "$nv" 1 "$n")
 for core in "${@:-m4f m0}"; do
   for c in $core; do
     case "$c" in
@@ -22,12 +27,13 @@ for core in "${@:-m4f m0}"; do
     log=target/insns-$c.log
     timeout 300 qemu-system-arm "${qemu[@]}" -nographic -semihosting-config enable=on,target=native \
       -plugin "./$plugin,mark=$mark" -d plugin -D "$log" -kernel "$elf" >/dev/null
-    # The marks print the running count at bench_mark(0..5): deltas between them are regions.
+    # The marks print the running count at bench_mark(0..10): deltas between them are regions.
     mapfile -t totals < <(sed -n 's/.*total=\([0-9]*\) delta.*/\1/p' "$log")
-    for i in 0 1 2 3 4; do
+    for i in "${!regions[@]}"; do
+      [ "${regions[$i]}" = "-" ] && continue
       d=$(( totals[i+1] - totals[i] ))
-      awk -v c="$c" -v r="${regions[$i]}" -v d="$d" -v n="$n" \
-        'BEGIN { printf "%-4s %-22s %8d insns / %d params = %6.2f insns/param\n", c, r, d, n, d / n }'
+      awk -v c="$c" -v r="${regions[$i]}" -v d="$d" -v n="${divs[$i]}" -v u="${units[$i]}" \
+        'BEGIN { printf "%-4s %-24s %8d insns / %4d %-6s = %8.2f insns/%s\n", c, r, d, n, u "s", d / n, u }'
     done
   done
 done

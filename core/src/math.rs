@@ -108,7 +108,10 @@ pub fn tanh_fast(x: f32) -> f32 {
     let a = f32::from_bits(x.to_bits() & 0x7fff_ffff);
     let a = if a < 9.0 { a } else { 9.0 };
     let t = a * TWO_LOG2_E;
-    let n = t as i32; // t >= 0: truncation is floor; NaN -> 0
+    // floor(t) for t in [0, 26]: round to nearest through the significand, then step down
+    // where that rounded up (no float-to-int `as`, whose saturation does not vectorize).
+    let mut n = round_to_i32_small(t);
+    n -= ((n as f32) > t) as i32;
     let f = t - n as f32;
     let p = ((((C[5] * f + C[4]) * f + C[3]) * f + C[2]) * f + C[1]) * f + C[0];
     let e = p * f32::from_bits(((n + 127) as u32) << 23);
@@ -129,6 +132,14 @@ pub fn tanh_fast(x: f32) -> f32 {
 pub fn round_ties_even_small(x: f32) -> f32 {
     const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
     (x + MAGIC) - MAGIC
+}
+
+/// [`round_ties_even_small`] as an `i32`, read from the significand's bits (for `|x| < 2²²`;
+/// NaN is not allowed): unlike an `as` cast, this vectorizes.
+#[inline(always)]
+pub fn round_to_i32_small(x: f32) -> i32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+    ((x + MAGIC).to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32)
 }
 
 /// Rounds to the nearest integer, ties away from zero (C's `round`, TFLite's `std::round`).

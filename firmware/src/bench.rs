@@ -6,6 +6,10 @@
 
 use half::bf16;
 use margay::optim::{AdamWConfig, GradHealth, LionConfig, TigerConfig};
+use margay::quant::{dot_i8, FsqConfig, Tanh};
+
+/// FSQ vectors per encode region.
+pub const FSQ_VECTORS: usize = 64;
 
 /// Elements per benchmarked step.
 pub const N: usize = 256;
@@ -24,7 +28,9 @@ struct Buffers {
 }
 
 /// Runs each region once; regions end at marks 1 Tiger f32 (own NaN scan), 2 Tiger f32
-/// given the gradients' health (the kernel alone), 3 Tiger bf16, 4 Lion, 5 AdamW.
+/// given the gradients' health (the kernel alone), 3 Tiger bf16, 4 Lion, 5 AdamW, 6 FSQ
+/// [8,5,5,5] encode with libm tanh, 7 the same with the fast tanh (`FSQ_VECTORS` vectors
+/// each), 8 an int8 dot product of `N` elements.
 pub fn run() {
     let mut b = Buffers {
         p: [0.0; N],
@@ -62,6 +68,45 @@ pub fn run() {
     bench_mark(4);
     adamw.step_array(adamw.at(1), &mut b.p, &b.g, &mut b.m, &mut v);
     bench_mark(5);
+    let accurate = FsqConfig::new([8, 5, 5, 5]).build().unwrap();
+    let fast = FsqConfig {
+        tanh: Tanh::Fast,
+        ..FsqConfig::new([8, 5, 5, 5])
+    }
+    .build()
+    .unwrap();
+    let z = core::hint::black_box(&b.g[..FSQ_VECTORS * 4]);
+    let mut idx = [0u32; FSQ_VECTORS];
+    bench_mark(6);
+    // Inputs pass through black_box after the mark, so the work cannot be hoisted above it.
+    accurate
+        .encode_rows(core::hint::black_box(z), &mut idx)
+        .unwrap();
+    // Pin the results before the mark so the work cannot move across it.
+    core::hint::black_box(&mut idx);
+    bench_mark(7);
+    let mut idx_fast = [0u32; FSQ_VECTORS];
+    fast.encode_rows(core::hint::black_box(z), &mut idx_fast)
+        .unwrap();
+    core::hint::black_box(&mut idx_fast);
+    bench_mark(8);
+    let mut qa = [0i8; N];
+    let mut qb = [0i8; N];
+    for i in 0..N {
+        qa[i] = (i as i32 * 37 % 255 - 127) as i8;
+        qb[i] = (i as i32 * 91 % 255 - 127) as i8;
+    }
+    let (qa, qb) = core::hint::black_box((&qa, &qb));
+    bench_mark(9);
+    let (qa, qb) = core::hint::black_box((qa, qb));
+    let dot = core::hint::black_box(dot_i8(qa, qb));
+    bench_mark(10);
+    defmt::println!(
+        "bench: fsq index sum {=u32} / {=u32} (accurate / fast), dot {=i32}",
+        idx.iter().sum::<u32>(),
+        idx_fast.iter().sum::<u32>(),
+        dot.unwrap_or(0)
+    );
     let checksum = b.p.iter().fold(0u32, |a, x| a.rotate_left(5) ^ x.to_bits());
     defmt::println!(
         "bench: {=usize} elements per region, checksum {=u32:#010x}",

@@ -13,6 +13,46 @@ use margay::optim::{AdamWConfig, LionConfig, LrMode, TigerConfig};
 
 mod bench;
 mod kernels;
+mod scenarios;
+
+use scenarios::SCENARIOS;
+include!(concat!(env!("OUT_DIR"), "/host_words.rs"));
+
+/// Runs one quantizer workload and compares every word with the host's.
+fn run_scenario(i: usize) -> bool {
+    let (name, run) = SCENARIOS[i];
+    let host = HOST[i];
+    let (mut at, mut bad) = (0usize, 0u32);
+    run(&mut |w| {
+        let want = host.get(at).copied();
+        if want != Some(w) {
+            if bad == 0 {
+                defmt::error!(
+                    "{=str}: word {=usize}: {=u32:#x} vs host {=?}",
+                    name,
+                    at,
+                    w,
+                    want
+                );
+            }
+            bad += 1;
+        }
+        at += 1;
+    });
+    if at != host.len() {
+        defmt::error!(
+            "{=str}: {=usize} words, host {=usize}",
+            name,
+            at,
+            host.len()
+        );
+        return false;
+    }
+    if bad == 0 {
+        defmt::println!("  {=str}: {=usize} words equal to the host", name, at);
+    }
+    bad == 0
+}
 
 /// One golden case with the host's results (all f32 as bit patterns).
 pub struct Case {
@@ -148,6 +188,15 @@ fn main() -> ! {
     ];
     for (name, check) in checks {
         if check() {
+            passed += 1;
+            defmt::println!("PASS {=str}", name);
+        } else {
+            failed += 1;
+            defmt::println!("FAIL {=str}", name);
+        }
+    }
+    for (i, (name, _)) in SCENARIOS.iter().enumerate() {
+        if run_scenario(i) {
             passed += 1;
             defmt::println!("PASS {=str}", name);
         } else {

@@ -32,15 +32,19 @@ fn hash(words: impl Iterator<Item = u32>) -> u32 {
     words.fold(0x811c_9dc5, |h, w| (h ^ w).wrapping_mul(0x0100_0193))
 }
 
-/// A value in [-4, 4), with specials every so often.
-fn input(rng: &mut SplitMix64, i: usize) -> f32 {
-    match i % 97 {
-        13 => f32::NAN,
-        29 => f32::INFINITY,
-        41 => f32::NEG_INFINITY,
-        53 => 0.0,
-        _ => (rng.next_f32() - 0.5) * 8.0,
+/// Vector `v` of `D` values in [-4, 4), with specials every so often.
+fn inputs<const D: usize>(rng: &mut SplitMix64, v: usize) -> [f32; D] {
+    let mut z = [0.0f32; D];
+    for (j, x) in z.iter_mut().enumerate() {
+        *x = match (v * D + j) % 97 {
+            13 => f32::NAN,
+            29 => f32::INFINITY,
+            41 => f32::NEG_INFINITY,
+            53 => 0.0,
+            _ => (rng.next_f32() - 0.5) * 8.0,
+        };
     }
+    z
 }
 
 fn fsq_standard(emit: &mut dyn FnMut(u32)) {
@@ -59,18 +63,10 @@ fn fsq_standard(emit: &mut dyn FnMut(u32)) {
         .build()
         .unwrap();
         for v in 0..300 {
-            let mut z = [0.0f32; 4];
-            for (j, x) in z.iter_mut().enumerate() {
-                *x = input(&mut rng, v * 4 + j);
-            }
-            let (codes, idx) = a.quantize(&z);
+            let (codes, idx) = a.quantize(&inputs(&mut rng, v));
             emit(idx);
             emit(hash(codes.iter().map(|c| c.to_bits())));
-            let mut z5 = [0.0f32; 5];
-            for (j, x) in z5.iter_mut().enumerate() {
-                *x = input(&mut rng, v * 5 + j);
-            }
-            emit(b.encode(&z5));
+            emit(b.encode(&inputs(&mut rng, v)));
         }
         for idx in 0..a.codebook_size() {
             let c = a.decode(idx).unwrap();
@@ -88,10 +84,7 @@ fn fsq_symmetric(emit: &mut dyn FnMut(u32)) {
     .build()
     .unwrap();
     for v in 0..200 {
-        let mut z = [0.0f32; 3];
-        for (j, x) in z.iter_mut().enumerate() {
-            *x = input(&mut rng, v * 3 + j);
-        }
+        let z = inputs(&mut rng, v);
         let (codes, idx) = fsq.quantize(&z);
         emit(idx);
         emit(hash(codes.iter().map(|c| c.to_bits())));

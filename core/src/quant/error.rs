@@ -87,3 +87,11 @@ impl fmt::Display for QuantError {
 }
 
 impl core::error::Error for QuantError {}
+
+/// `Err(NonFinite { at })` for the first NaN/±Inf value of `xs`, naming its flat position.
+pub(crate) fn check_finite(xs: &[f32]) -> Result<(), QuantError> {
+    match xs.iter().position(|x| !x.is_finite()) {
+        Some(at) => Err(QuantError::NonFinite { at }),
+        None => Ok(()),
+    }
+}

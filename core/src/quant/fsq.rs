@@ -175,11 +175,32 @@ impl<const D: usize> Fsq<D> {
     /// `(L−1)(tanh z + 1)/2` (symmetric). NaN counts as 0.
     #[inline(always)]
     pub fn bound(&self, channel: usize, z: f32) -> f32 {
-        let z = if z.is_nan() { 0.0 } else { z };
-        let i = channel;
+        let c = self.channel(channel);
         match self.cfg.variant {
-            FsqVariant::Standard => self.th(z + self.shift[i]) * self.half_l[i] - self.offset[i],
-            FsqVariant::Symmetric => (self.cfg.levels[i] - 1) as f32 * (self.th(z) + 1.0) / 2.0,
+            FsqVariant::Standard => c.bound::<false>(z, |x| self.th(x)),
+            FsqVariant::Symmetric => c.bound::<true>(z, |x| self.th(x)),
+        }
+    }
+
+    /// The constants of channel `i`, for loops that keep them in registers.
+    #[inline(always)]
+    fn channel(&self, i: usize) -> Channel {
+        Channel {
+            shift: self.shift[i],
+            half_l: self.half_l[i],
+            offset: self.offset[i],
+            half_width: self.half_width[i],
+            top: self.cfg.levels[i] as i32 - 1,
+        }
+    }
+
+    /// [`Channel::level`] of channel `i` for the configured variant and tanh.
+    #[inline(always)]
+    fn level(&self, i: usize, z: f32) -> u32 {
+        let c = self.channel(i);
+        match self.cfg.variant {
+            FsqVariant::Standard => c.level::<false>(z, |x| self.th(x)),
+            FsqVariant::Symmetric => c.level::<true>(z, |x| self.th(x)),
         }
     }
 
@@ -188,8 +209,6 @@ impl<const D: usize> Fsq<D> {
     pub fn quantize_levels(&self, z: &[f32; D]) -> [u32; D] {
         let mut k = [0u32; D];
         for i in 0..D {
-            // q = round(b), then k = q + ⌊L/2⌋ (standard) or k = ⌊b + 0.5⌋ (symmetric); the
-            // clamp only guards the extremes.
             k[i] = self.level(i, z[i]);
         }
         k
@@ -326,18 +345,6 @@ impl<const D: usize> Fsq<D> {
         Ok(())
     }
 
-    /// The integer level of channel `i` for input `z` (the body of [`Fsq::quantize_levels`]).
-    #[inline(always)]
-    fn level(&self, i: usize, z: f32) -> u32 {
-        let b = self.bound(i, z);
-        let top = self.cfg.levels[i] as i32 - 1;
-        let ki = match self.cfg.variant {
-            FsqVariant::Standard => round_to_i32_small(b) + self.half_width[i],
-            FsqVariant::Symmetric => floor_small(b + 0.5),
-        };
-        ki.clamp(0, top) as u32
-    }
-
     /// Whole blocks of `LANES` rows: channel-major inner loops over the lanes, with the
     /// variant and the tanh chosen outside the loops so that the loop bodies are branch-free.
     #[inline(always)]
@@ -351,26 +358,21 @@ impl<const D: usize> Fsq<D> {
     }
 
     #[inline(always)]
-    fn blocks_with<const SYM: bool>(&self, z: &[f32], indices: &mut [u32], th: fn(f32) -> f32) {
+    fn blocks_with<const SYM: bool>(
+        &self,
+        z: &[f32],
+        indices: &mut [u32],
+        th: impl Fn(f32) -> f32 + Copy,
+    ) {
         for (zb, ib) in z
             .chunks_exact(LANES * D)
             .zip(indices.chunks_exact_mut(LANES))
         {
             let mut acc = [0u32; LANES];
             for i in 0..D {
-                let (shift, half_l, offset) = (self.shift[i], self.half_l[i], self.offset[i]);
-                let (hw, basis) = (self.half_width[i], self.basis[i]);
-                let top = self.cfg.levels[i] as i32 - 1;
-                let lm1 = top as f32;
+                let (c, basis) = (self.channel(i), self.basis[i]);
                 for (r, a) in acc.iter_mut().enumerate() {
-                    let x = zb[r * D + i];
-                    let x = if x.is_nan() { 0.0 } else { x };
-                    let ki = if SYM {
-                        floor_small(lm1 * (th(x) + 1.0) / 2.0 + 0.5)
-                    } else {
-                        round_to_i32_small(th(x + shift) * half_l - offset) + hw
-                    };
-                    *a += ki.clamp(0, top) as u32 * basis;
+                    *a += c.level::<SYM>(zb[r * D + i], th) * basis;
                 }
             }
             ib.copy_from_slice(&acc);
@@ -403,6 +405,44 @@ impl<const D: usize> Fsq<D> {
             *idx = i;
         }
         Ok(())
+    }
+}
+
+/// The per-channel constants of one FSQ channel, and its bound and level.
+#[derive(Clone, Copy)]
+struct Channel {
+    shift: f32,
+    half_l: f32,
+    offset: f32,
+    half_width: i32,
+    /// L − 1.
+    top: i32,
+}
+
+impl Channel {
+    /// The bounded value before rounding, for a variant (`SYM`) and a tanh fixed by the
+    /// caller, so that loops can choose both once, outside. NaN counts as 0.
+    #[inline(always)]
+    fn bound<const SYM: bool>(&self, z: f32, th: impl Fn(f32) -> f32) -> f32 {
+        let z = if z.is_nan() { 0.0 } else { z };
+        if SYM {
+            self.top as f32 * (th(z) + 1.0) / 2.0
+        } else {
+            th(z + self.shift) * self.half_l - self.offset
+        }
+    }
+
+    /// The integer level: `q = round(b)`, then `k = q + ⌊L/2⌋` (standard) or `k = ⌊b + 0.5⌋`
+    /// (symmetric); the clamp only guards the extremes.
+    #[inline(always)]
+    fn level<const SYM: bool>(&self, z: f32, th: impl Fn(f32) -> f32) -> u32 {
+        let b = self.bound::<SYM>(z, th);
+        let k = if SYM {
+            floor_small(b + 0.5)
+        } else {
+            round_to_i32_small(b) + self.half_width
+        };
+        k.clamp(0, self.top) as u32
     }
 }
 

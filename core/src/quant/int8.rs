@@ -25,7 +25,7 @@
 //! assert_eq!(dot_i8(&q[..2], &[1, 2]), Ok(127 - 128));
 //! ```
 
-use super::QuantError;
+use super::{check_finite, QuantError};
 use crate::math::round_ties_away;
 
 /// Quantizes a row-major matrix of `cols` columns (`w.len() = rows·cols`, `q.len() = w.len()`,
@@ -49,9 +49,7 @@ pub fn quantize_rows(
             got: q.len(),
         });
     }
-    if let Some(at) = w.iter().position(|x| !x.is_finite()) {
-        return Err(QuantError::NonFinite { at });
-    }
+    check_finite(w)?;
     for ((row, qr), scale) in w
         .chunks_exact(cols)
         .zip(q.chunks_exact_mut(cols))

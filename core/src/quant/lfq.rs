@@ -29,7 +29,7 @@
 //! assert_eq!(lfq.decode(0b100), Ok(codes));
 //! ```
 
-use super::QuantError;
+use super::{check_finite, QuantError};
 use crate::math::{exp, ln};
 
 /// The clamp inside the entropy's logarithm (vector-quantize-pytorch).
@@ -138,16 +138,24 @@ impl<const D: usize> Lfq<D> {
         1u64 << D
     }
 
+    /// The code of one channel value: `s` if `x > 0`, else `−s` (0 and NaN included).
+    #[inline(always)]
+    fn code(&self, x: f32) -> f32 {
+        if x > 0.0 {
+            self.cfg.scale
+        } else {
+            -self.cfg.scale
+        }
+    }
+
     /// The codes and index of one vector.
     #[inline]
     pub fn quantize(&self, z: &[f32; D]) -> ([f32; D], u32) {
-        let s = self.cfg.scale;
         let mut c = [0.0f32; D];
         let mut idx = 0u32;
-        for (j, (x, out)) in z.iter().zip(c.iter_mut()).enumerate() {
-            let bit = *x > 0.0;
-            *out = if bit { s } else { -s };
-            idx |= (bit as u32) << (D - 1 - j);
+        for (j, (&x, out)) in z.iter().zip(c.iter_mut()).enumerate() {
+            *out = self.code(x);
+            idx |= ((x > 0.0) as u32) << (D - 1 - j);
         }
         (c, idx)
     }
@@ -214,9 +222,7 @@ impl<const D: usize> Lfq<D> {
                 got: scratch.len(),
             });
         }
-        if let Some(at) = z.iter().position(|x| !x.is_finite()) {
-            return Err(QuantError::NonFinite { at });
-        }
+        check_finite(z)?;
         Ok(z.len() / D)
     }
 
@@ -246,11 +252,10 @@ impl<const D: usize> Lfq<D> {
         let per_sample = self.batch_mean(z, scratch, n) / n as f32;
         let codebook = scratch.iter().map(|&q| h_and_dh(q).0).sum::<f32>();
         let aux = per_sample - self.cfg.diversity_gamma * codebook;
-        let s = self.cfg.scale;
         let commit_sum: f32 = z
             .iter()
             .map(|&x| {
-                let d = x - if x > 0.0 { s } else { -s };
+                let d = x - self.code(x);
                 d * d
             })
             .sum();
@@ -325,15 +330,10 @@ impl<const D: usize> Lfq<D> {
             });
         }
         self.entropy_grad(z, scratch, grad_z)?;
-        let (we, wc, s) = (
-            self.cfg.entropy_weight,
-            self.cfg.commitment_weight,
-            self.cfg.scale,
-        );
+        let (we, wc) = (self.cfg.entropy_weight, self.cfg.commitment_weight);
         let c = 2.0 * wc / z.len() as f32;
         for ((g, &go), &x) in grad_z.iter_mut().zip(grad_out).zip(z) {
-            let code = if x > 0.0 { s } else { -s };
-            *g = go + we * *g + c * (x - code);
+            *g = go + we * *g + c * (x - self.code(x));
         }
         Ok(())
     }

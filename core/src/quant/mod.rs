@@ -18,6 +18,7 @@ mod lfq;
 mod scalar;
 mod vq;
 
+use error::check_finite;
 pub use error::QuantError;
 pub use fsq::{levels, Fsq, FsqConfig, FsqVariant, Tanh};
 pub use int8::{dot_i8, dot_i8_array, quantize_rows, Requantize};

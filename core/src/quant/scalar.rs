@@ -60,14 +60,19 @@ fn round_units(y: f32, mode: Rounding) -> f32 {
         Rounding::Stochastic(r) => {
             let lo = libm::truncf(y);
             let frac = (y - lo).abs();
-            let u = (r >> 8) as f32 * (1.0 / 16_777_216.0);
-            if u < frac {
+            if unit_draw(r) < frac {
                 lo + if y < 0.0 { -1.0 } else { 1.0 }
             } else {
                 lo
             }
         }
     }
+}
+
+/// The uniform draw in `[0, 1)` of [`Rounding::Stochastic`]: the 24 high bits of `r`.
+#[inline(always)]
+fn unit_draw(r: u32) -> f32 {
+    (r >> 8) as f32 * (1.0 / 16_777_216.0)
 }
 
 /// A 16-bit float format: the neighbour toward zero and away from zero of an f32.
@@ -78,44 +83,6 @@ trait HalfFormat: Copy {
     fn bits(self) -> u16;
     fn from_bits(b: u16) -> Self;
     fn nan() -> Self;
-}
-
-impl HalfFormat for bf16 {
-    const MAX: f32 = 3.389_531_4e38;
-    fn nearest(x: f32) -> Self {
-        bf16::from_f32(x)
-    }
-    fn to(self) -> f32 {
-        self.to_f32()
-    }
-    fn bits(self) -> u16 {
-        self.to_bits()
-    }
-    fn from_bits(b: u16) -> Self {
-        bf16::from_bits(b)
-    }
-    fn nan() -> Self {
-        bf16::NAN
-    }
-}
-
-impl HalfFormat for f16 {
-    const MAX: f32 = 65_504.0;
-    fn nearest(x: f32) -> Self {
-        f16::from_f32(x)
-    }
-    fn to(self) -> f32 {
-        self.to_f32()
-    }
-    fn bits(self) -> u16 {
-        self.to_bits()
-    }
-    fn from_bits(b: u16) -> Self {
-        f16::from_bits(b)
-    }
-    fn nan() -> Self {
-        f16::NAN
-    }
 }
 
 fn to_half<H: HalfFormat>(x: f32, mode: Rounding) -> H {
@@ -141,8 +108,7 @@ fn to_half<H: HalfFormat>(x: f32, mode: Rounding) -> H {
                 // The neighbour away from zero is one ulp up in magnitude.
                 let hi = H::from_bits(toward.bits() + 1).to();
                 let frac = (x - lo) / (hi - lo);
-                let u = (r >> 8) as f32 * (1.0 / 16_777_216.0);
-                if u < frac {
+                if unit_draw(r) < frac {
                     H::from_bits(toward.bits() + 1)
                 } else {
                     toward
@@ -256,8 +222,28 @@ impl Scalar for f32 {
     }
 }
 
-macro_rules! half_scalar {
+/// [`HalfFormat`] and [`Scalar`] for one of `half`'s types.
+macro_rules! half_format {
     ($t:ty) => {
+        impl HalfFormat for $t {
+            const MAX: f32 = <$t>::MAX.to_f32_const();
+            fn nearest(x: f32) -> Self {
+                <$t>::from_f32(x)
+            }
+            fn to(self) -> f32 {
+                <$t>::to_f32(self)
+            }
+            fn bits(self) -> u16 {
+                self.to_bits()
+            }
+            fn from_bits(b: u16) -> Self {
+                <$t>::from_bits(b)
+            }
+            fn nan() -> Self {
+                <$t>::NAN
+            }
+        }
+
         impl Scalar for $t {
             const ZERO: Self = <$t>::ZERO;
             const ONE: Self = <$t>::ONE;
@@ -288,8 +274,8 @@ macro_rules! half_scalar {
         }
     };
 }
-half_scalar!(bf16);
-half_scalar!(f16);
+half_format!(bf16);
+half_format!(f16);
 
 impl<Frac: fixed::types::extra::LeEqU32> Scalar for fixed::FixedI32<Frac> {
     const ZERO: Self = Self::ZERO;

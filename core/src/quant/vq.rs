@@ -44,7 +44,7 @@
 //! assert!((state.codebook[1][0] - 1.0).abs() < 1e-4); // the mean of its two rows
 //! ```
 
-use super::QuantError;
+use super::{check_finite, QuantError};
 use crate::math::{ln, powf, SplitMix64};
 
 /// VQ hyper-parameters.
@@ -159,13 +159,6 @@ fn check_indices<const K: usize>(idx: &[u32]) -> Result<(), QuantError> {
             index,
             size: K as u32,
         }),
-        None => Ok(()),
-    }
-}
-
-fn check_finite(z: &[f32]) -> Result<(), QuantError> {
-    match z.iter().position(|x| !x.is_finite()) {
-        Some(at) => Err(QuantError::NonFinite { at }),
         None => Ok(()),
     }
 }
@@ -363,6 +356,12 @@ impl<const K: usize, const D: usize> EmaBatch<'_, K, D> {
     pub fn add(&mut self, z: &[f32; D], k: u32) -> Result<(), QuantError> {
         check_finite(z)?;
         check_indices::<K>(&[k])?;
+        self.push(z, k);
+        Ok(())
+    }
+
+    /// [`EmaBatch::add`] for a row and index already checked.
+    fn push(&mut self, z: &[f32; D], k: u32) {
         let w = 1.0 - self.cfg.decay;
         let s = &mut *self.state;
         s.ema_count[k as usize] += w;
@@ -371,14 +370,13 @@ impl<const K: usize, const D: usize> EmaBatch<'_, K, D> {
         }
         self.counts[k as usize] += 1;
         self.rows += 1;
-        Ok(())
     }
 
     /// Recomputes every code from the debiased, Laplace-smoothed statistics and counts the
     /// dead codes. With no row ever seen, the codebook is left unchanged.
     pub fn finish(self) -> EmaStats {
         let s = self.state;
-        let bias = 1.0 - powf(self.cfg.decay, s.steps as f32);
+        let bias = s.bias(self.cfg.decay);
         let mut n = 0.0f32;
         for c in &s.ema_count {
             n += c / bias;
@@ -428,7 +426,16 @@ impl<const K: usize, const D: usize> VqState<K, D> {
         if self.steps == 0 {
             return 0.0;
         }
-        self.ema_count[k] / (1.0 - powf(vq.cfg.decay, self.steps as f32))
+        self.ema_count[k] / self.bias(vq.cfg.decay)
+    }
+
+    /// The debiasing divisor `1 − γᵗ` of the hidden statistics (1 before any batch).
+    fn bias(&self, decay: f32) -> f32 {
+        if self.steps == 0 {
+            1.0
+        } else {
+            1.0 - powf(decay, self.steps as f32)
+        }
     }
 
     /// Starts an EMA batch: `t ← t+1` and the hidden statistics decay by γ.
@@ -452,12 +459,7 @@ impl<const K: usize, const D: usize> VqState<K, D> {
     /// Restarts code `k` at `sample` with the EMA count of the dead threshold (so a restarted
     /// code that attracts no rows is restarted again at the next update).
     pub fn restart(&mut self, vq: &Vq<K, D>, k: usize, sample: &[f32; D]) {
-        let bias = if self.steps == 0 {
-            1.0
-        } else {
-            1.0 - powf(vq.cfg.decay, self.steps as f32)
-        };
-        let c = vq.cfg.dead_threshold * bias;
+        let c = vq.cfg.dead_threshold * self.bias(vq.cfg.decay);
         self.codebook[k] = *sample;
         self.ema_count[k] = c;
         for (m, x) in self.ema_sum[k].iter_mut().zip(sample) {
@@ -479,15 +481,15 @@ impl<const K: usize, const D: usize> VqState<K, D> {
         check_rows::<D>(z, indices.len())?;
         check_indices::<K>(indices)?;
         check_finite(z)?;
+        // Everything is checked above, so the batch cannot stop half-way.
         let mut batch = self.ema_batch(vq);
         for (r, &k) in z.chunks_exact(D).zip(indices) {
-            batch.add(&row(r), k)?;
+            batch.push(&row(r), k);
         }
         let mut stats = batch.finish();
         if vq.cfg.dead_threshold > 0.0 && !indices.is_empty() {
-            let bias = 1.0 - powf(vq.cfg.decay, self.steps as f32);
             for k in 0..K {
-                if self.ema_count[k] / bias < vq.cfg.dead_threshold {
+                if self.count(vq, k) < vq.cfg.dead_threshold {
                     let r = rng.below(indices.len() as u64) as usize;
                     let sample = row(&z[r * D..(r + 1) * D]);
                     self.restart(vq, k, &sample);

@@ -37,4 +37,5 @@ extern crate std;
 pub mod math;
 pub mod optim;
 pub mod quant;
+pub mod rope;
 mod simd;

@@ -43,6 +43,75 @@ fn lfq_golden_vectors_pass() {
 }
 
 #[test]
+fn rope_golden_vectors_pass() {
+    assert_eq!(run_kind("rope.json"), 10);
+}
+
+#[test]
+fn rope2d_golden_vectors_pass() {
+    assert_eq!(run_kind("rope2d.json"), 2);
+}
+
+/// The shipped tolerance at position 131,071 is ~0.06 (sized for an f32 `pos·θ`); margay's
+/// exact angles must pass a far tighter one: 1e-6 at every position.
+#[test]
+fn rope_passes_with_a_position_independent_tolerance_of_1e_6() {
+    let text = std::fs::read_to_string(vectors_dir().join("rope.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for case in v["cases"].as_array_mut().unwrap() {
+        case["tolerance"] = serde_json::json!({"abs": 1e-6, "rel": 0.0});
+    }
+    let dir = tmpdir("rope_tight");
+    std::fs::write(dir.join("rope.json"), v.to_string()).unwrap();
+    let (code, stdout, _) = conformance(&dir);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("10 passed, 0 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn changed_rope_value_at_a_long_position_fails() {
+    let text = std::fs::read_to_string(vectors_dir().join("rope.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // Row 7 is position 131,071; its tolerance is ~0.06, so move the value by 0.1.
+    let e = &mut v["cases"][9]["expected"][7][5];
+    *e = serde_json::json!(e.as_f64().unwrap() + 0.1);
+    let f = &mut v["cases"][8]["inv_freq"][30];
+    *f = serde_json::json!(f.as_f64().unwrap() * (1.0 + 1e-9));
+    let dir = tmpdir("rope_changed");
+    std::fs::write(dir.join("rope.json"), v.to_string()).unwrap();
+    let (code, stdout, _) = conformance(&dir);
+    assert_ne!(code, 0);
+    assert!(
+        stdout.contains("FAIL rope.json rope/rope_9_half_llama3"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL rope.json rope/rope_8_half_yarn"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("inv_freq[30]"), "{stdout}");
+}
+
+#[test]
+fn unknown_rope_scaling_type_is_a_failure() {
+    let text = std::fs::read_to_string(vectors_dir().join("rope.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["cases"][0]["scaling"]["type"] = serde_json::json!("xpos");
+    v["cases"].as_array_mut().unwrap().truncate(1);
+    let dir = tmpdir("rope_unknown");
+    std::fs::write(dir.join("rope.json"), v.to_string()).unwrap();
+    let (code, stdout, stderr) = conformance(&dir);
+    assert_ne!(code, 0);
+    assert!(
+        format!("{stdout}{stderr}").contains("unknown scaling type `xpos`"),
+        "{stdout}{stderr}"
+    );
+}
+
+#[test]
 fn changed_lfq_gradient_fails() {
     let text = std::fs::read_to_string(vectors_dir().join("lfq.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -111,7 +180,7 @@ fn runner_fails_when_one_expected_value_is_changed() {
 }
 
 #[test]
-fn runner_passes_the_shipped_optim_and_clip_files() {
+fn runner_passes_every_shipped_file() {
     let dir = tmpdir("shipped");
     for f in [
         "optim.json",
@@ -119,13 +188,15 @@ fn runner_passes_the_shipped_optim_and_clip_files() {
         "fsq.json",
         "int8.json",
         "lfq.json",
+        "rope.json",
+        "rope2d.json",
     ] {
         std::fs::copy(vectors_dir().join(f), dir.join(f)).unwrap();
     }
     let (code, stdout, stderr) = conformance(&dir);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
-        stdout.trim_end().ends_with("44 passed, 0 failed"),
+        stdout.trim_end().ends_with("56 passed, 0 failed"),
         "{stdout}"
     );
 }

@@ -7,6 +7,8 @@ use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod rope;
+
 /// The format tag every file must carry.
 pub const FORMAT: &str = "margay-vectors/1";
 
@@ -128,6 +130,8 @@ pub fn run_file(file: &VectorFile) -> Result<Vec<CaseResult>, FormatError> {
             "fsq" => run_fsq(case).map_err(wrap)?,
             "int8" => run_int8(case).map_err(wrap)?,
             "lfq" => run_lfq(case).map_err(wrap)?,
+            "rope" => rope::run_rope(case).map_err(wrap)?,
+            "rope2d" => rope::run_rope2d(case).map_err(wrap)?,
             other => Outcome::fail(format!("kind `{other}` is not implemented")),
         };
         out.push(CaseResult {
@@ -181,6 +185,11 @@ impl Checker {
     }
 
     fn check(&mut self, what: &str, got: &[f32], want: &[f64], tol: Tolerance) {
+        let got: Vec<f64> = got.iter().map(|&y| y as f64).collect();
+        self.check64(what, &got, want, tol)
+    }
+
+    fn check64(&mut self, what: &str, got: &[f64], want: &[f64], tol: Tolerance) {
         if got.len() != want.len() {
             self.first_fail.get_or_insert(format!(
                 "{what}: {} values computed, {} expected",
@@ -190,7 +199,6 @@ impl Checker {
             return;
         }
         for (i, (&y, &e)) in got.iter().zip(want).enumerate() {
-            let y = y as f64;
             let ok = if e.is_nan() {
                 y.is_nan()
             } else if e.is_infinite() {

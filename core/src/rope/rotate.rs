@@ -1,0 +1,383 @@
+//! RoPE (Su et al., RoFormer; kexue 8265): rotate each pair of a head vector by pos·θᵢ.
+//!
+//! | config field | symbol | default |
+//! |---|---|---|
+//! | `head_dim` | d | required |
+//! | `rotary_dim` | r (first r dims rotate, the rest pass through) | d |
+//! | `base` (`rope_theta`) | b, θᵢ = b^(−2i/r) | 10,000 |
+//! | `layout` | which dims pair up | [`Layout::HalfSplit`] (Hugging Face checkpoints) |
+//! | `scaling` | length extension | [`Scaling::Default`] |
+//!
+//! For pair i with dims (a, b): `x′ₐ = xₐ·cos(pθᵢ)·A − x_b·sin(pθᵢ)·A`,
+//! `x′_b = x_b·cos(pθᵢ)·A + xₐ·sin(pθᵢ)·A`, A the attention factor (1 unless YaRN/LongRoPE).
+//! Then ⟨R_m q, R_n k⟩ depends only on n − m, and ‖R_m x‖ = A·‖x‖.
+//!
+//! **Backward.** [`Direction::Backward`] applies the transpose A·R₋ₘ (sin negated): the
+//! gradient of the forward rotation, and its exact inverse when A = 1.
+//!
+//! **Accuracy.** Angles are reduced exactly in integer turns (see `angle.rs`), so the error
+//! does not grow with the position: `|cos, sin error| ≤ 1.3e-7` at every i32 position, against
+//! ≈3.6e-3 rad at position 131,071 for the f32 `pos·θ` of Hugging Face and ggml.
+//!
+//! **State.** One `u64` angle step per pair (plus the f64 frequencies for inspection); no
+//! tables unless you build a [`super::RopeTable`].
+//!
+//! ```
+//! use margay::rope::{Direction, Layout, RopeConfig};
+//! let rope = RopeConfig::new(8).layout(Layout::Interleaved).build::<4>().unwrap();
+//! let mut q = [1.0_f32, 0.0, 0.5, 0.5, 0.0, 2.0, 1.0, -1.0];
+//! let orig = q;
+//! rope.apply(&mut q, 131_071, Direction::Forward).unwrap();
+//! rope.apply(&mut q, 131_071, Direction::Backward).unwrap();
+//! for (a, b) in q.iter().zip(&orig) { assert!((a - b).abs() < 1e-6); }
+//! ```
+
+use super::angle::{sin_cos_turns, step_of, turns_at};
+use super::kernel::{rotate, rotate_on_the_fly};
+use super::{frequencies, Frequencies, RopeError, Scaling};
+
+/// Which dims form the rotated pairs. Both give identical q·k when q and k use the same
+/// layout; they differ by a fixed permutation of the head dims, fixed by the checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Layout {
+    /// Pairs (2i, 2i+1): GPT-J, RoFormer, Meta's LLaMA, ggml NORMAL, flash-attn
+    /// `interleaved=True`, rotary-embedding-torch (whose `rotate_half` is interleaved).
+    Interleaved,
+    /// Pairs (i, i + r/2): GPT-NeoX, Hugging Face `rotate_half`, ggml NEOX, candle `rope`.
+    HalfSplit,
+}
+
+/// Forward rotation, or its transpose for backward passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Direction {
+    /// x ← A·R_pos x.
+    Forward,
+    /// x ← A·R_posᵀ x = A·R₋pos x: the vector–Jacobian product of `Forward` (its inverse
+    /// when the attention factor A is 1).
+    Backward,
+}
+
+/// Where the rows sit: consecutive positions from a start (KV-cache offset), or a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Positions<'a> {
+    /// Row k is at position `start + k`.
+    From(i32),
+    /// Row k is at `list[k]` (non-contiguous, packed or negative positions).
+    List(&'a [i32]),
+}
+
+impl Positions<'_> {
+    /// Position of row `k` (the caller checked bounds and overflow).
+    #[inline(always)]
+    pub(super) fn at(&self, k: usize) -> i32 {
+        match *self {
+            Positions::From(start) => start.wrapping_add(k as i32),
+            Positions::List(list) => list[k],
+        }
+    }
+
+    /// Checks that `rows` positions exist (list length, no i32 overflow).
+    pub(super) fn check(&self, rows: usize) -> Result<(), RopeError> {
+        match *self {
+            Positions::From(start) => {
+                let last = rows.saturating_sub(1);
+                if i32::try_from(last)
+                    .ok()
+                    .and_then(|l| start.checked_add(l))
+                    .is_none()
+                {
+                    return Err(RopeError::PositionOverflow);
+                }
+            }
+            Positions::List(list) if list.len() != rows => {
+                return Err(RopeError::LengthMismatch {
+                    expected: rows,
+                    got: list.len(),
+                })
+            }
+            Positions::List(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// RoPE hyper-parameters; [`RopeConfig::build`] validates them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RopeConfig<'a> {
+    /// d: the length of one head vector.
+    pub head_dim: usize,
+    /// r ≤ d, even: only the first r dims rotate (frequencies use r).
+    pub rotary_dim: usize,
+    /// b > 1 (`rope_theta`).
+    pub base: f64,
+    /// Pairing of dims.
+    pub layout: Layout,
+    /// Length-extension scaling.
+    pub scaling: Scaling<'a>,
+}
+
+impl<'a> RopeConfig<'a> {
+    /// Full rotation (r = d), base 10,000, half-split, no scaling.
+    pub const fn new(head_dim: usize) -> Self {
+        RopeConfig {
+            head_dim,
+            rotary_dim: head_dim,
+            base: 10_000.0,
+            layout: Layout::HalfSplit,
+            scaling: Scaling::Default,
+        }
+    }
+
+    /// Sets `rotary_dim` (partial rotation).
+    pub const fn rotary_dim(mut self, rotary_dim: usize) -> Self {
+        self.rotary_dim = rotary_dim;
+        self
+    }
+
+    /// Sets `base`.
+    pub const fn base(mut self, base: f64) -> Self {
+        self.base = base;
+        self
+    }
+
+    /// Sets `layout`.
+    pub const fn layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// Sets `scaling`.
+    pub const fn scaling(mut self, scaling: Scaling<'a>) -> Self {
+        self.scaling = scaling;
+        self
+    }
+
+    /// Validates and precomputes one angle step per pair; `CAP` ≥ r/2 is the pair capacity.
+    ///
+    /// Errors: odd or zero `rotary_dim`, `rotary_dim > head_dim`, r/2 > `CAP`, `base` ≤ 1 or
+    /// not finite, a scaling parameter out of range.
+    pub fn build<const CAP: usize>(&self) -> Result<Rope<CAP>, RopeError> {
+        if self.rotary_dim == 0 || self.rotary_dim % 2 != 0 {
+            return Err(RopeError::OddRotaryDim {
+                rotary_dim: self.rotary_dim,
+            });
+        }
+        if self.rotary_dim > self.head_dim {
+            return Err(RopeError::RotaryDimTooLarge {
+                rotary_dim: self.rotary_dim,
+                head_dim: self.head_dim,
+            });
+        }
+        let freqs = frequencies::<CAP>(self.rotary_dim, self.base, &self.scaling)?;
+        let mut steps = [0_u64; CAP];
+        for (s, &f) in steps.iter_mut().zip(freqs.inv_freq.iter()) {
+            *s = step_of(f);
+        }
+        Ok(Rope {
+            head_dim: self.head_dim,
+            pairs: self.rotary_dim / 2,
+            layout: self.layout,
+            scale: freqs.attention_factor as f32,
+            steps,
+            freqs,
+        })
+    }
+}
+
+/// A validated RoPE with room for `CAP` frequency pairs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rope<const CAP: usize> {
+    head_dim: usize,
+    pairs: usize,
+    layout: Layout,
+    /// The attention factor in f32 (multiplies cos and sin).
+    scale: f32,
+    /// Angle per position of each pair, in 2⁻⁶⁴ turns.
+    steps: [u64; CAP],
+    freqs: Frequencies<CAP>,
+}
+
+impl<const CAP: usize> Rope<CAP> {
+    /// d.
+    pub fn head_dim(&self) -> usize {
+        self.head_dim
+    }
+
+    /// r (rotated dims).
+    pub fn rotary_dim(&self) -> usize {
+        2 * self.pairs
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The f64 frequencies and attention factor this RoPE was built from.
+    pub fn frequencies(&self) -> &Frequencies<CAP> {
+        &self.freqs
+    }
+
+    /// The attention factor A as applied (f32).
+    pub fn attention_factor(&self) -> f32 {
+        self.scale
+    }
+
+    pub(super) fn steps(&self) -> &[u64] {
+        &self.steps[..self.pairs]
+    }
+
+    /// Writes `A·cos(pos·θᵢ)` and `A·sin(pos·θᵢ)` for the r/2 pairs (a table row, e.g. for
+    /// a GPU cache or [`super::RopeTable`]). Error if either slice is not r/2 long.
+    pub fn cos_sin(&self, pos: i32, cos: &mut [f32], sin: &mut [f32]) -> Result<(), RopeError> {
+        for len in [cos.len(), sin.len()] {
+            if len != self.pairs {
+                return Err(RopeError::LengthMismatch {
+                    expected: self.pairs,
+                    got: len,
+                });
+            }
+        }
+        self.cos_sin_unchecked(pos, cos, sin);
+        Ok(())
+    }
+
+    #[inline]
+    pub(super) fn cos_sin_unchecked(&self, pos: i32, cos: &mut [f32], sin: &mut [f32]) {
+        let scale = self.scale;
+        for ((c, s), &step) in cos.iter_mut().zip(sin.iter_mut()).zip(self.steps()) {
+            let (sv, cv) = sin_cos_turns(turns_at(pos, step));
+            *c = cv * scale;
+            *s = sv * scale;
+        }
+    }
+
+    fn check_rows(&self, len: usize, rows_per_pos: usize) -> Result<usize, RopeError> {
+        let per = self.head_dim * rows_per_pos;
+        if per == 0 || len % per != 0 {
+            return Err(RopeError::LengthMismatch {
+                expected: len.div_ceil(per.max(1)) * per,
+                got: len,
+            });
+        }
+        Ok(len / per)
+    }
+
+    /// Rotates one head vector (`x.len() == head_dim`) at `pos`, computing cos/sin on the fly.
+    pub fn apply(&self, x: &mut [f32], pos: i32, dir: Direction) -> Result<(), RopeError> {
+        if x.len() != self.head_dim {
+            return Err(RopeError::LengthMismatch {
+                expected: self.head_dim,
+                got: x.len(),
+            });
+        }
+        self.row(x, pos, dir);
+        Ok(())
+    }
+
+    /// [`Rope::apply`] on a `[f32; D]` (the length is still checked against `head_dim`).
+    pub fn apply_array<const D: usize>(
+        &self,
+        x: &mut [f32; D],
+        pos: i32,
+        dir: Direction,
+    ) -> Result<(), RopeError> {
+        self.apply(x, pos, dir)
+    }
+
+    #[inline]
+    fn row(&self, x: &mut [f32], pos: i32, dir: Direction) {
+        match dir {
+            Direction::Forward => {
+                rotate_on_the_fly::<false>(self.layout, x, self.steps(), self.scale, pos)
+            }
+            Direction::Backward => {
+                rotate_on_the_fly::<true>(self.layout, x, self.steps(), self.scale, pos)
+            }
+        }
+    }
+
+    /// Rotates rows of `head_dim` (shape `[rows, d]`), row k at `positions.at(k)`.
+    /// Errors (nothing written): `x.len()` not a multiple of d, a list of the wrong length,
+    /// positions past `i32::MAX`.
+    pub fn apply_rows(
+        &self,
+        x: &mut [f32],
+        positions: Positions<'_>,
+        dir: Direction,
+    ) -> Result<(), RopeError> {
+        let rows = self.check_rows(x.len(), 1)?;
+        positions.check(rows)?;
+        for (k, row) in x.chunks_exact_mut(self.head_dim).enumerate() {
+            self.row(row, positions.at(k), dir);
+        }
+        Ok(())
+    }
+
+    /// Rotates a `[heads, seq, d]` tensor (batch folded into `heads`; Hugging Face's
+    /// `(B, H, T, D)`), every head with the same positions. cos/sin are computed once per
+    /// position for blocks of 8 positions (stack: 2·8·`CAP` floats) and reused by all heads.
+    pub fn apply_heads(
+        &self,
+        x: &mut [f32],
+        heads: usize,
+        positions: Positions<'_>,
+        dir: Direction,
+    ) -> Result<(), RopeError> {
+        const BLOCK: usize = 8;
+        let seq = self.check_rows(x.len(), heads)?;
+        positions.check(seq)?;
+        let d = self.head_dim;
+        let mut cos = [[0.0_f32; CAP]; BLOCK];
+        let mut sin = [[0.0_f32; CAP]; BLOCK];
+        let mut t0 = 0;
+        while t0 < seq {
+            let n = BLOCK.min(seq - t0);
+            for k in 0..n {
+                let (c, s) = (&mut cos[k][..self.pairs], &mut sin[k][..self.pairs]);
+                self.cos_sin_unchecked(positions.at(t0 + k), c, s);
+            }
+            for head in x.chunks_exact_mut(seq * d) {
+                let rows = &mut head[t0 * d..(t0 + n) * d];
+                for (k, row) in rows.chunks_exact_mut(d).enumerate() {
+                    self.rotate_row(row, &cos[k][..self.pairs], &sin[k][..self.pairs], dir);
+                }
+            }
+            t0 += n;
+        }
+        Ok(())
+    }
+
+    /// Rotates a `[seq, heads, d]` tensor (flash-attn / candle `thd`): cos/sin computed once
+    /// per token and reused by its heads.
+    pub fn apply_tokens(
+        &self,
+        x: &mut [f32],
+        heads: usize,
+        positions: Positions<'_>,
+        dir: Direction,
+    ) -> Result<(), RopeError> {
+        let seq = self.check_rows(x.len(), heads)?;
+        positions.check(seq)?;
+        let mut cos = [0.0_f32; CAP];
+        let mut sin = [0.0_f32; CAP];
+        let (c, s) = (&mut cos[..self.pairs], &mut sin[..self.pairs]);
+        for (t, token) in x.chunks_exact_mut(heads * self.head_dim).enumerate() {
+            self.cos_sin_unchecked(positions.at(t), c, s);
+            for row in token.chunks_exact_mut(self.head_dim) {
+                self.rotate_row(row, c, s, dir);
+            }
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    pub(super) fn rotate_row(&self, row: &mut [f32], cos: &[f32], sin: &[f32], dir: Direction) {
+        match dir {
+            Direction::Forward => rotate::<false>(self.layout, row, cos, sin),
+            Direction::Backward => rotate::<true>(self.layout, row, cos, sin),
+        }
+    }
+}

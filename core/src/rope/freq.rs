@@ -103,7 +103,7 @@ pub fn frequencies<const CAP: usize>(
     base: f64,
     scaling: &Scaling<'_>,
 ) -> Result<Frequencies<CAP>, RopeError> {
-    if rotary_dim == 0 || rotary_dim % 2 != 0 {
+    if rotary_dim == 0 || !rotary_dim.is_multiple_of(2) {
         return Err(RopeError::OddRotaryDim { rotary_dim });
     }
     let pairs = rotary_dim / 2;

@@ -40,10 +40,7 @@ pub(super) fn dynamic_base(
     }
     let l0 = max_position_embeddings as f64;
     let l = (seq_len.max(max_position_embeddings)) as f64;
+    // κ = 1 + s·(ℓ/L₀ − 1) ≥ 1 since s > 0 and ℓ ≥ L₀.
     let kappa = s * l / l0 - (s - 1.0);
-    if !(kappa > 0.0) {
-        // s < 1 with ℓ ≫ L₀ would make the base shrink through zero.
-        return Err(RopeError::BadParam { name: "factor" });
-    }
     Ok(base * libm::pow(kappa, exponent(rotary_dim)?))
 }

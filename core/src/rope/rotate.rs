@@ -159,7 +159,7 @@ impl<'a> RopeConfig<'a> {
     /// Errors: odd or zero `rotary_dim`, `rotary_dim > head_dim`, r/2 > `CAP`, `base` ≤ 1 or
     /// not finite, a scaling parameter out of range.
     pub fn build<const CAP: usize>(&self) -> Result<Rope<CAP>, RopeError> {
-        if self.rotary_dim == 0 || self.rotary_dim % 2 != 0 {
+        if self.rotary_dim == 0 || !self.rotary_dim.is_multiple_of(2) {
             return Err(RopeError::OddRotaryDim {
                 rotary_dim: self.rotary_dim,
             });
@@ -256,7 +256,7 @@ impl<const CAP: usize> Rope<CAP> {
 
     fn check_rows(&self, len: usize, rows_per_pos: usize) -> Result<usize, RopeError> {
         let per = self.head_dim * rows_per_pos;
-        if per == 0 || len % per != 0 {
+        if per == 0 || !len.is_multiple_of(per) {
             return Err(RopeError::LengthMismatch {
                 expected: len.div_ceil(per.max(1)) * per,
                 got: len,

@@ -123,7 +123,7 @@ impl<const T: usize, const P: usize> RopeTable<T, P> {
         dir: Direction,
     ) -> Result<(), RopeError> {
         let d = self.head_dim;
-        if d == 0 || x.len() % d != 0 {
+        if d == 0 || !x.len().is_multiple_of(d) {
             return Err(RopeError::LengthMismatch {
                 expected: x.len().div_ceil(d.max(1)) * d,
                 got: x.len(),

@@ -137,7 +137,10 @@ fn positions(case: &Value, rows: usize) -> Result<Vec<i32>, String> {
         .collect()
 }
 
-fn rows_of(case: &Value, d: usize) -> Result<(Vec<Vec<f32>>, Vec<Vec<f64>>), String> {
+/// Input rows (f32) and expected rows (f64).
+type Rows = (Vec<Vec<f32>>, Vec<Vec<f64>>);
+
+fn rows_of(case: &Value, d: usize) -> Result<Rows, String> {
     let x: Vec<Vec<f32>> = mat64(case, "x")?.iter().map(|r| to32(r)).collect();
     let e = mat64(case, "expected")?;
     if e.len() != x.len() || x.iter().any(|r| r.len() != d) || e.iter().any(|r| r.len() != d) {

@@ -4,11 +4,13 @@
 //!   `tests/vectors/README.md`) and checks margay against them, one case at a time.
 //! - [`problems`]: the shared test problems (quadratic, Rosenbrock) and the one table of
 //!   (algorithm, config) pairs that every check runs through.
+//! - [`rope_accuracy`]: RoPE's cos/sin error at long positions, margay vs the f32 path.
 //!
 //! The `conformance` binary runs [`vectors`] over a directory; `cargo test` runs the same
 //! code on `tests/vectors/` plus the properties in `tests/tests/`.
 
 pub mod problems;
+pub mod rope_accuracy;
 pub mod vectors;
 
 /// The Rust examples in README.md, compiled and run as doctests.

@@ -17,20 +17,24 @@
 //! i.e. about 2 ulp of 1. Every operation is plain IEEE f32 (no FMA contraction, no libm),
 //! so x86, Cortex-M4F and the soft-float Cortex-M0 give the same bits.
 
-use core::f64::consts::TAU;
-
 /// `frac(θ / 2π) · 2⁶⁴`, rounded: the angle advanced per position, in 2⁻⁶⁴ turns.
 /// Works for any finite θ ≥ 0 (and wraps large θ, which is exact for integer positions).
+///
+/// θ/2π is formed in double-double (1/2π split in two f64s, the product's rounding error
+/// recovered with an FMA), so the step is within ~1 unit of 2⁻⁶⁴ turns of the f64 θ:
+/// a plain f64 division would be off by ~1e-16 relative, i.e. 2e-7 rad at position 2³¹.
 pub fn step_of(inv_freq: f64) -> u64 {
     const TWO_64: f64 = 18_446_744_073_709_551_616.0;
-    let turns = inv_freq / TAU;
-    let frac = turns - libm::floor(turns);
-    let scaled = libm::round(frac * TWO_64);
-    if scaled >= TWO_64 {
-        0 // frac rounded up to a whole turn
-    } else {
-        scaled as u64
-    }
+    const INV_TAU_HI: f64 = 0.159_154_943_091_895_35;
+    const INV_TAU_LO: f64 = -9.839_338_337_591_243e-18;
+    let hi = inv_freq * INV_TAU_HI;
+    let lo = libm::fma(inv_freq, INV_TAU_HI, -hi) + inv_freq * INV_TAU_LO;
+    let frac = hi - libm::floor(hi); // exact
+                                     // frac·2⁶⁴ is exact (a power-of-two scale); round it, then add the small correction.
+    let main = libm::round(frac * TWO_64);
+    let main = if main >= TWO_64 { 0 } else { main as u64 }; // frac rounded up to a turn
+    let corr = libm::round(lo * TWO_64) as i64;
+    main.wrapping_add(corr as u64)
 }
 
 /// The angle of `pos · θ` modulo one turn, in units of 2π/2³² (rounded to nearest).
@@ -74,6 +78,7 @@ pub fn sin_cos_turns(t: u32) -> (f32, f32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::f64::consts::TAU;
 
     fn exact(t: u32) -> (f64, f64) {
         let a = t as f64 * (TAU / 4_294_967_296.0);

@@ -32,7 +32,7 @@ pub use error::RopeError;
 pub use freq::{frequencies, Frequencies, Llama3, LongRope, Scaling, Yarn};
 pub use rotate::{Direction, Layout, Positions, Rope, RopeConfig};
 pub use scale::{
-    grad_max_scale, log_n_inference_factor, log_n_scale, log_n_scale_with, standard_scale,
-    GRAD_MAX_COEFF,
+    grad_max_alpha_mean_field, grad_max_scale, log_n_inference_factor, log_n_scale,
+    log_n_scale_with, standard_scale, GRAD_MAX_COEFF,
 };
 pub use table::RopeTable;

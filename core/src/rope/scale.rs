@@ -11,13 +11,21 @@
 //! | [`log_n_scale_with`] | log_L(n)/√d for a training length L | n = L |
 //! | [`log_n_inference_factor`] | max(1, log_L n), a multiplier for q at inference | n ≤ L |
 //! | [`grad_max_scale`] | 0.84·√(ln n)/√d | — |
+//! | [`grad_max_alpha_mean_field`] | α* solving e^{α²}(1 + 2α²) = n | — |
 //!
 //! Why log n: softmax entropy grows like ln n when logits keep their scale, so attention
 //! blurs on longer inputs than trained; scaling logits by ln n keeps it roughly invariant.
 //! Why 0.84·√(ln n): with logits α·s, s ~ N(0, 1) (scores after the usual 1/√d), the L1 norm
-//! of the softmax Jacobian is α(1 − Σp²), which vanishes as α → 0 and α → ∞; its maximizer
-//! fits α* ≈ 0.84·√(ln n) (≈ 2.1 at n = 512, "2.5/√d instead of 1/√d"). A Monte Carlo test
-//! (`tests/tests/rope.rs`) checks the fit within 10 % for n = 64 … 4096.
+//! of the softmax Jacobian is proportional to α(1 − Σp²), which vanishes as α → 0 and α → ∞.
+//! kexue approximates Σp² ≈ e^{α²}/n (mean field), whose maximizer solves
+//! e^{α²}(1 + 2α²) = n ([`grad_max_alpha_mean_field`]); 0.84·√(ln n) fits it (≈ 2.1 at
+//! n = 512, "2.5/√d instead of 1/√d"): within 11 % for n = 64 … 2²⁰ and 5 % from n = 512
+//! (asserted in `tests/tests/rope.rs`).
+//!
+//! **Pitfall.** The mean-field step is what makes the optimum small: a Monte Carlo of the
+//! exact E[α(1 − Σp²)] keeps rising far beyond it (the same test asserts its maximizer is more
+//! than twice the fit at n = 64 and 512). Treat the scale as kexue's heuristic, not an exact
+//! optimum.
 
 use super::RopeError;
 
@@ -64,6 +72,25 @@ pub fn log_n_inference_factor(n: usize, train_len: usize) -> Result<f32, RopeErr
 
 /// The fitted coefficient of the gradient-maximizing scale, α* ≈ 0.84·√(ln n).
 pub const GRAD_MAX_COEFF: f64 = 0.84;
+
+/// The exact maximizer of kexue's mean-field objective α(1 − e^{α²}/n): the root of
+/// e^{u}(1 + 2u) = n in u = α² (bisection in f64). Error if `n < 2`.
+pub fn grad_max_alpha_mean_field(n: usize) -> Result<f64, RopeError> {
+    if n < 2 {
+        return Err(RopeError::BadParam { name: "n" });
+    }
+    let n = n as f64;
+    let (mut lo, mut hi) = (0.0_f64, libm::log(n)); // g(0) = 1 < n, g(ln n) = n(1 + 2 ln n) > n
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if libm::exp(mid) * (1.0 + 2.0 * mid) < n {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(libm::sqrt(0.5 * (lo + hi)))
+}
 
 /// 0.84·√(ln n)/√d: the logit scale that maximizes the softmax Jacobian's L1 norm for
 /// unit-variance scores, as a multiplier of q·k. Errors: `n < 2` (no softmax to shape) or

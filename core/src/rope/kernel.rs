@@ -39,21 +39,22 @@ pub(super) fn rotate<const BACK: bool>(layout: Layout, x: &mut [f32], cos: &[f32
 pub(super) fn rotate_on_the_fly<const BACK: bool>(
     layout: Layout,
     x: &mut [f32],
-    steps: &[u64],
+    hi: &[u32],
+    lo: &[u32],
     scale: f32,
     pos: i32,
 ) {
-    let pairs = steps.len();
+    let pairs = hi.len();
     let x = &mut x[..2 * pairs];
-    let cs = |step: u64| {
-        let (s, c) = super::angle::sin_cos_turns(super::angle::turns_at(pos, step));
+    let cs = |(&h, &l): (&u32, &u32)| {
+        let (s, c) = super::angle::sin_cos_turns(super::angle::turns_at_split(pos, h, l));
         let s = s * scale;
         (c * scale, if BACK { -s } else { s })
     };
     match layout {
         Layout::HalfSplit => {
             let (a, b) = x.split_at_mut(pairs);
-            for ((a, b), &step) in a.iter_mut().zip(b.iter_mut()).zip(steps) {
+            for ((a, b), step) in a.iter_mut().zip(b.iter_mut()).zip(hi.iter().zip(lo)) {
                 let (c, s) = cs(step);
                 let (u, v) = (*a, *b);
                 *a = u * c - v * s;
@@ -61,7 +62,7 @@ pub(super) fn rotate_on_the_fly<const BACK: bool>(
             }
         }
         Layout::Interleaved => {
-            for (p, &step) in x.chunks_exact_mut(2).zip(steps) {
+            for (p, step) in x.chunks_exact_mut(2).zip(hi.iter().zip(lo)) {
                 let (c, s) = cs(step);
                 let (u, v) = (p[0], p[1]);
                 p[0] = u * c - v * s;

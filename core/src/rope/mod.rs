@@ -26,11 +26,11 @@ mod scale;
 mod table;
 mod yarn;
 
-pub use angle::{sin_cos_turns, step_of, turns_at};
+pub use angle::{sin_cos_turns, step_of, turns_at, turns_at_split};
 pub use axial::{AxialConfig, AxialRope};
 pub use error::RopeError;
 pub use freq::{frequencies, Frequencies, Llama3, LongRope, Scaling, Yarn};
-pub use rotate::{Direction, Layout, Positions, Rope, RopeConfig};
+pub use rotate::{Direction, Layout, Positions, Rope, RopeConfig, SCRATCH};
 pub use scale::{
     grad_max_alpha_mean_field, grad_max_scale, log_n_inference_factor, log_n_scale,
     log_n_scale_with, standard_scale, GRAD_MAX_COEFF,

@@ -32,7 +32,7 @@
 //! for (a, b) in q.iter().zip(&orig) { assert!((a - b).abs() < 1e-6); }
 //! ```
 
-use super::angle::{sin_cos_turns, step_of, turns_at};
+use super::angle::{sin_cos_turns, step_of, turns_at_split};
 use super::kernel::{rotate, rotate_on_the_fly};
 use super::{frequencies, Frequencies, RopeError, Scaling};
 
@@ -171,16 +171,23 @@ impl<'a> RopeConfig<'a> {
             });
         }
         let freqs = frequencies::<CAP>(self.rotary_dim, self.base, &self.scaling)?;
-        let mut steps = [0_u64; CAP];
-        for (s, &f) in steps.iter_mut().zip(freqs.inv_freq.iter()) {
-            *s = step_of(f);
+        let mut step_hi = [0_u32; CAP];
+        let mut step_lo = [0_u32; CAP];
+        for ((h, l), &f) in step_hi
+            .iter_mut()
+            .zip(step_lo.iter_mut())
+            .zip(freqs.inv_freq.iter())
+        {
+            let step = step_of(f);
+            (*h, *l) = ((step >> 32) as u32, step as u32);
         }
         Ok(Rope {
             head_dim: self.head_dim,
             pairs: self.rotary_dim / 2,
             layout: self.layout,
             scale: freqs.attention_factor as f32,
-            steps,
+            step_hi,
+            step_lo,
             freqs,
         })
     }
@@ -194,8 +201,9 @@ pub struct Rope<const CAP: usize> {
     layout: Layout,
     /// The attention factor in f32 (multiplies cos and sin).
     scale: f32,
-    /// Angle per position of each pair, in 2⁻⁶⁴ turns.
-    steps: [u64; CAP],
+    /// Angle per position of each pair, in 2⁻⁶⁴ turns: high and low 32 bits.
+    step_hi: [u32; CAP],
+    step_lo: [u32; CAP],
     freqs: Frequencies<CAP>,
 }
 
@@ -225,8 +233,10 @@ impl<const CAP: usize> Rope<CAP> {
         self.scale
     }
 
-    pub(super) fn steps(&self) -> &[u64] {
-        &self.steps[..self.pairs]
+    /// The angle steps (high, low halves) of the r/2 pairs.
+    #[inline(always)]
+    pub(super) fn steps(&self) -> (&[u32], &[u32]) {
+        (&self.step_hi[..self.pairs], &self.step_lo[..self.pairs])
     }
 
     /// Writes `A·cos(pos·θᵢ)` and `A·sin(pos·θᵢ)` for the r/2 pairs (a table row, e.g. for
@@ -244,11 +254,12 @@ impl<const CAP: usize> Rope<CAP> {
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn cos_sin_unchecked(&self, pos: i32, cos: &mut [f32], sin: &mut [f32]) {
         let scale = self.scale;
-        for ((c, s), &step) in cos.iter_mut().zip(sin.iter_mut()).zip(self.steps()) {
-            let (sv, cv) = sin_cos_turns(turns_at(pos, step));
+        let (hi, lo) = self.steps();
+        for ((c, s), (&h, &l)) in cos.iter_mut().zip(sin.iter_mut()).zip(hi.iter().zip(lo)) {
+            let (sv, cv) = sin_cos_turns(turns_at_split(pos, h, l));
             *c = cv * scale;
             *s = sv * scale;
         }
@@ -287,19 +298,22 @@ impl<const CAP: usize> Rope<CAP> {
         self.apply(x, pos, dir)
     }
 
-    #[inline]
+    #[inline(always)]
     fn row(&self, x: &mut [f32], pos: i32, dir: Direction) {
         match dir {
             Direction::Forward => {
-                rotate_on_the_fly::<false>(self.layout, x, self.steps(), self.scale, pos)
+                let (hi, lo) = self.steps();
+                rotate_on_the_fly::<false>(self.layout, x, hi, lo, self.scale, pos)
             }
             Direction::Backward => {
-                rotate_on_the_fly::<true>(self.layout, x, self.steps(), self.scale, pos)
+                let (hi, lo) = self.steps();
+                rotate_on_the_fly::<true>(self.layout, x, hi, lo, self.scale, pos)
             }
         }
     }
 
-    /// Rotates rows of `head_dim` (shape `[rows, d]`), row k at `positions.at(k)`.
+    /// Rotates rows of `head_dim` (shape `[rows, d]`), row k at `positions.at(k)`, each
+    /// row's cos/sin computed on the fly.
     /// Errors (nothing written): `x.len()` not a multiple of d, a list of the wrong length,
     /// positions past `i32::MAX`.
     pub fn apply_rows(
@@ -310,15 +324,24 @@ impl<const CAP: usize> Rope<CAP> {
     ) -> Result<(), RopeError> {
         let rows = self.check_rows(x.len(), 1)?;
         positions.check(rows)?;
-        for (k, row) in x.chunks_exact_mut(self.head_dim).enumerate() {
-            self.row(row, positions.at(k), dir);
-        }
+        crate::simd::vectorized(Job {
+            rope: self,
+            x,
+            heads: 1,
+            positions,
+            dir,
+            shape: Shape::Rows,
+        });
         Ok(())
     }
 
     /// Rotates a `[heads, seq, d]` tensor (batch folded into `heads`; Hugging Face's
     /// `(B, H, T, D)`), every head with the same positions. cos/sin are computed once per
-    /// position for blocks of 8 positions (stack: 2·8·`CAP` floats) and reused by all heads.
+    /// position, for a block of positions that fills [`SCRATCH`] floats each, and reused by
+    /// every head; heads go four at a time, so each cos/sin row is read once from L1 for
+    /// four rows, and each head streams one contiguous block of rows.
+    ///
+    /// Stack: `2·SCRATCH` floats (64 KiB on 64-bit targets, 2 KiB on 32-bit MCUs).
     pub fn apply_heads(
         &self,
         x: &mut [f32],
@@ -326,32 +349,21 @@ impl<const CAP: usize> Rope<CAP> {
         positions: Positions<'_>,
         dir: Direction,
     ) -> Result<(), RopeError> {
-        const BLOCK: usize = 8;
-        let seq = self.check_rows(x.len(), heads)?;
-        positions.check(seq)?;
-        let d = self.head_dim;
-        let mut cos = [[0.0_f32; CAP]; BLOCK];
-        let mut sin = [[0.0_f32; CAP]; BLOCK];
-        let mut t0 = 0;
-        while t0 < seq {
-            let n = BLOCK.min(seq - t0);
-            for k in 0..n {
-                let (c, s) = (&mut cos[k][..self.pairs], &mut sin[k][..self.pairs]);
-                self.cos_sin_unchecked(positions.at(t0 + k), c, s);
-            }
-            for head in x.chunks_exact_mut(seq * d) {
-                let rows = &mut head[t0 * d..(t0 + n) * d];
-                for (k, row) in rows.chunks_exact_mut(d).enumerate() {
-                    self.rotate_row(row, &cos[k][..self.pairs], &sin[k][..self.pairs], dir);
-                }
-            }
-            t0 += n;
-        }
+        self.check_rows(x.len(), heads)?;
+        positions.check(x.len() / (heads * self.head_dim))?;
+        crate::simd::vectorized(Job {
+            rope: self,
+            x,
+            heads,
+            positions,
+            dir,
+            shape: Shape::HeadsMajor,
+        });
         Ok(())
     }
 
     /// Rotates a `[seq, heads, d]` tensor (flash-attn / candle `thd`): cos/sin computed once
-    /// per token and reused by its heads.
+    /// per token and reused by its heads (stack: `2·CAP` floats).
     pub fn apply_tokens(
         &self,
         x: &mut [f32],
@@ -359,25 +371,138 @@ impl<const CAP: usize> Rope<CAP> {
         positions: Positions<'_>,
         dir: Direction,
     ) -> Result<(), RopeError> {
-        let seq = self.check_rows(x.len(), heads)?;
-        positions.check(seq)?;
+        self.check_rows(x.len(), heads)?;
+        positions.check(x.len() / (heads * self.head_dim))?;
+        crate::simd::vectorized(Job {
+            rope: self,
+            x,
+            heads,
+            positions,
+            dir,
+            shape: Shape::TokensMajor,
+        });
+        Ok(())
+    }
+
+    /// `[heads, seq, d]` in blocks of positions (lengths checked by the caller).
+    #[inline(always)]
+    fn heads_major<const BACK: bool>(&self, x: &mut [f32], heads: usize, positions: Positions<'_>) {
+        let d = self.head_dim;
+        let pairs = self.pairs;
+        let seq = x.len() / (heads * d);
+        let block = (SCRATCH / pairs).max(1);
+        let mut cos = [0.0_f32; SCRATCH];
+        let mut sin = [0.0_f32; SCRATCH];
+        let mut t0 = 0;
+        while t0 < seq {
+            let n = block.min(seq - t0);
+            let (cb, sb) = (&mut cos[..n * pairs], &mut sin[..n * pairs]);
+            for (k, (c, s)) in cb
+                .chunks_exact_mut(pairs)
+                .zip(sb.chunks_exact_mut(pairs))
+                .enumerate()
+            {
+                self.cos_sin_unchecked(positions.at(t0 + k), c, s);
+            }
+            // Heads in groups of GROUP: each cos/sin row, once in L1, serves GROUP rows.
+            for group in x.chunks_mut(GROUP * seq * d) {
+                let g = group.len() / (seq * d);
+                for (k, (c, s)) in cb
+                    .chunks_exact(pairs)
+                    .zip(sb.chunks_exact(pairs))
+                    .enumerate()
+                {
+                    for h in 0..g {
+                        let at = (h * seq + t0 + k) * d;
+                        rotate::<BACK>(self.layout, &mut group[at..at + d], c, s);
+                    }
+                }
+            }
+            t0 += n;
+        }
+    }
+
+    /// `[seq, heads, d]`, one cos/sin row per token.
+    #[inline(always)]
+    fn tokens_major<const BACK: bool>(
+        &self,
+        x: &mut [f32],
+        heads: usize,
+        positions: Positions<'_>,
+    ) {
         let mut cos = [0.0_f32; CAP];
         let mut sin = [0.0_f32; CAP];
         let (c, s) = (&mut cos[..self.pairs], &mut sin[..self.pairs]);
         for (t, token) in x.chunks_exact_mut(heads * self.head_dim).enumerate() {
             self.cos_sin_unchecked(positions.at(t), c, s);
             for row in token.chunks_exact_mut(self.head_dim) {
-                self.rotate_row(row, c, s, dir);
+                rotate::<BACK>(self.layout, row, c, s);
             }
         }
-        Ok(())
     }
 
+    /// `[rows, d]`, fused on-the-fly rotation per row.
     #[inline(always)]
-    pub(super) fn rotate_row(&self, row: &mut [f32], cos: &[f32], sin: &[f32], dir: Direction) {
-        match dir {
-            Direction::Forward => rotate::<false>(self.layout, row, cos, sin),
-            Direction::Backward => rotate::<true>(self.layout, row, cos, sin),
+    fn rows<const BACK: bool>(&self, x: &mut [f32], positions: Positions<'_>) {
+        for (k, row) in x.chunks_exact_mut(self.head_dim).enumerate() {
+            let (hi, lo) = self.steps();
+            rotate_on_the_fly::<BACK>(self.layout, row, hi, lo, self.scale, positions.at(k));
+        }
+    }
+}
+
+/// Floats of cos (and of sin) that [`Rope::apply_heads`] computes per block of positions:
+/// on hosts, 64 positions of a 128-dim head (each head then streams 32 KiB of contiguous
+/// rows; sizes tuned with `cargo bench --bench rope`), small on MCUs.
+#[cfg(target_pointer_width = "64")]
+pub const SCRATCH: usize = 8192;
+/// Floats of cos (and of sin) that [`Rope::apply_heads`] computes per block of positions.
+#[cfg(not(target_pointer_width = "64"))]
+pub const SCRATCH: usize = 256;
+
+/// Heads that [`Rope::apply_heads`] rotates together, sharing each cos/sin row.
+const GROUP: usize = 4;
+
+#[derive(Clone, Copy)]
+enum Shape {
+    Rows,
+    HeadsMajor,
+    TokensMajor,
+}
+
+/// One batched call, run through the AVX2 dispatch (see `simd.rs`).
+struct Job<'a, 'p, const CAP: usize> {
+    rope: &'a Rope<CAP>,
+    x: &'a mut [f32],
+    heads: usize,
+    positions: Positions<'p>,
+    dir: Direction,
+    shape: Shape,
+}
+
+impl<const CAP: usize> Job<'_, '_, CAP> {
+    #[inline(always)]
+    fn go<const BACK: bool>(self) {
+        match self.shape {
+            Shape::Rows => self.rope.rows::<BACK>(self.x, self.positions),
+            Shape::HeadsMajor => self
+                .rope
+                .heads_major::<BACK>(self.x, self.heads, self.positions),
+            Shape::TokensMajor => {
+                self.rope
+                    .tokens_major::<BACK>(self.x, self.heads, self.positions)
+            }
+        }
+    }
+}
+
+impl<const CAP: usize> crate::simd::Kernel for Job<'_, '_, CAP> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        match self.dir {
+            Direction::Forward => self.go::<false>(),
+            Direction::Backward => self.go::<true>(),
         }
     }
 }

@@ -1,0 +1,136 @@
+//! `cargo bench -p margay-tests --bench rope [-- HEADS SEQ DIM]`
+//!
+//! RoPE apply on a `[heads, seq, d]` f32 tensor (default 32 × 4,096 × 128, 64 MiB), one
+//! thread, in GB/s counted as 8 bytes per element (read + write in place) and as a ratio to
+//! an in-place pass over the same bytes (`x *= k`), the memory limit, measured in the same
+//! run. Kernels are interleaved round by round; each figure is the median over rounds.
+//!
+//! - "on the fly" is `Rope::apply_heads`: cos/sin per position computed once and shared by
+//!   all heads (the production path);
+//! - "from a table" rotates every head from a `RopeTable` of all 4,096 positions (2 MiB);
+//! - "one cos/sin row (probe)" rotates every row with the same cos/sin (always in L1): the
+//!   rotation's own ceiling, not a usable RoPE;
+//! - "rows, fused, no reuse" is `Rope::apply_rows`: every row computes its own cos/sin.
+//! `scripts/bench-rope.sh` adds a Hugging Face-style PyTorch implementation.
+
+use margay::rope::{Direction, Layout, Positions, RopeConfig, RopeTable};
+use std::hint::black_box;
+use std::time::Instant;
+
+/// The memory limit: read and write every element once, trivial arithmetic.
+#[inline(never)]
+fn in_place_pass(x: &mut [f32], k: f32) {
+    for v in x.iter_mut() {
+        *v *= k;
+    }
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    xs[xs.len() / 2]
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let (heads, seq, d) = match args.as_slice() {
+        [h, s, d] => (*h, *s, *d),
+        _ => (32, 4096, 128),
+    };
+    let n = heads * seq * d;
+    let mut x: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
+        .collect();
+    let half = RopeConfig::new(d).build::<128>().unwrap();
+    let inter = RopeConfig::new(d)
+        .layout(Layout::Interleaved)
+        .build::<128>()
+        .unwrap();
+    // A table for every position of the sequence (seq × d/2 × 2 floats), on the heap.
+    let mut table: Box<RopeTable<4096, 64>> = Box::new(RopeTable::zeroed());
+    let use_table = seq <= 4096 && d == 128;
+    if use_table {
+        table.refill(&half, 0).unwrap();
+    }
+    let names = [
+        "in-place pass (memory limit)",
+        "half-split, on the fly",
+        "interleaved, on the fly",
+        "half-split, from a table",
+        "rotate, one cos/sin row (probe)",
+        "half-split rows, fused, no reuse",
+    ];
+    let list: Vec<i32> = (0..heads * seq).map(|i| (i % seq) as i32).collect();
+    let mut times = vec![Vec::new(); names.len()];
+    let rounds = 9;
+    // Alternate Forward/Backward so values stay bounded over rounds.
+    for r in 0..=rounds {
+        let dir = if r % 2 == 0 {
+            Direction::Forward
+        } else {
+            Direction::Backward
+        };
+        for (k, t) in times.iter_mut().enumerate() {
+            let start = Instant::now();
+            match k {
+                0 => in_place_pass(
+                    black_box(&mut x),
+                    black_box(if r % 2 == 0 { 1.5 } else { 1.0 / 1.5 }),
+                ),
+                1 => half
+                    .apply_heads(black_box(&mut x), heads, Positions::From(0), dir)
+                    .unwrap(),
+                2 => inter
+                    .apply_heads(black_box(&mut x), heads, Positions::From(0), dir)
+                    .unwrap(),
+                5 => {
+                    half.apply_rows(black_box(&mut x), Positions::List(&list), dir)
+                        .unwrap();
+                }
+                4 if use_table => {
+                    for row in x.chunks_exact_mut(d) {
+                        table.apply(black_box(row), 7, dir).unwrap();
+                    }
+                }
+                3 if use_table => {
+                    for h in x.chunks_exact_mut(seq * d) {
+                        table
+                            .apply_rows(black_box(h), Positions::From(0), dir)
+                            .unwrap();
+                    }
+                }
+                _ => {}
+            }
+            let dt = start.elapsed().as_secs_f64();
+            if r > 0 {
+                t.push(dt); // round 0 warms up
+            }
+        }
+    }
+    black_box(&x);
+    let bytes = 8.0 * n as f64;
+    let limit = median(&mut times[0].clone());
+    println!(
+        "RoPE apply on [{heads}, {seq}, {d}] f32 ({} MiB), one thread, median of {rounds} interleaved rounds",
+        n * 4 >> 20
+    );
+    println!(
+        "{:<30} {:>10} {:>9} {:>10}",
+        "kernel", "ns/elem", "GB/s", "vs limit"
+    );
+    for (name, t) in names.iter().zip(times.iter_mut()) {
+        if t.is_empty() {
+            continue;
+        }
+        let m = median(t);
+        println!(
+            "{:<30} {:>10.3} {:>9.2} {:>10.2}",
+            name,
+            m * 1e9 / n as f64,
+            bytes / m / 1e9,
+            limit / m
+        );
+    }
+}

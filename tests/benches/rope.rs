@@ -11,6 +11,7 @@
 //! - "one cos/sin row (probe)" rotates every row with the same cos/sin (always in L1): the
 //!   rotation's own ceiling, not a usable RoPE;
 //! - "rows, fused, no reuse" is `Rope::apply_rows`: every row computes its own cos/sin.
+//!
 //! `scripts/bench-rope.sh` adds a Hugging Face-style PyTorch implementation.
 
 use margay::rope::{Direction, Layout, Positions, RopeConfig, RopeTable};
@@ -114,7 +115,7 @@ fn main() {
     let limit = median(&mut times[0].clone());
     println!(
         "RoPE apply on [{heads}, {seq}, {d}] f32 ({} MiB), one thread, median of {rounds} interleaved rounds",
-        n * 4 >> 20
+        (n * 4) >> 20
     );
     println!(
         "{:<30} {:>10} {:>9} {:>10}",

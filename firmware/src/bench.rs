@@ -4,15 +4,22 @@
 //! `tools/qemu-insncount.c` prints the instruction count at every call, so a region's cost
 //! is the difference (`insncount.sh` does the arithmetic).
 
+use crate::scenarios::Must;
 use half::bf16;
 use margay::optim::{AdamWConfig, GradHealth, LionConfig, TigerConfig};
 use margay::quant::{dot_i8, FsqConfig, Tanh};
+use margay::rope::{Direction, Positions, RopeConfig, RopeTable};
 
 /// FSQ vectors per encode region.
 pub const FSQ_VECTORS: usize = 64;
 
 /// Elements per benchmarked step.
 pub const N: usize = 256;
+
+/// RoPE bench: rows of `ROPE_DIM` (all rotated, half-split) at positions 0..ROPE_ROWS.
+pub const ROPE_DIM: usize = 32;
+/// Rows per RoPE region (`ROPE_ROWS · ROPE_DIM` elements).
+pub const ROPE_ROWS: usize = 8;
 
 /// The plugin's marker: never inlined, so its address is a stable breakpoint.
 #[no_mangle]
@@ -44,9 +51,9 @@ pub fn run() {
         b.g[i] = 0.5 - x * x;
         b.m[i] = 0.1 * x;
     }
-    let tiger = TigerConfig::new(1e-3).build().unwrap();
-    let lion = LionConfig::new(1e-4).build().unwrap();
-    let adamw = AdamWConfig::new(1e-3).build().unwrap();
+    let tiger = TigerConfig::new(1e-3).build().must();
+    let lion = LionConfig::new(1e-4).build().must();
+    let adamw = AdamWConfig::new(1e-3).build().must();
     let mut mb = [bf16::ZERO; N];
     let mut v = [0.0f32; N];
 
@@ -68,26 +75,26 @@ pub fn run() {
     bench_mark(4);
     adamw.step_array(adamw.at(1), &mut b.p, &b.g, &mut b.m, &mut v);
     bench_mark(5);
-    let accurate = FsqConfig::new([8, 5, 5, 5]).build().unwrap();
+    let accurate = FsqConfig::new([8, 5, 5, 5]).build().must();
     let fast = FsqConfig {
         tanh: Tanh::Fast,
         ..FsqConfig::new([8, 5, 5, 5])
     }
     .build()
-    .unwrap();
+    .must();
     let z = core::hint::black_box(&b.g[..FSQ_VECTORS * 4]);
     let mut idx = [0u32; FSQ_VECTORS];
     bench_mark(6);
     // Inputs pass through black_box after the mark, so the work cannot be hoisted above it.
     accurate
         .encode_rows(core::hint::black_box(z), &mut idx)
-        .unwrap();
+        .must();
     // Pin the results before the mark so the work cannot move across it.
     core::hint::black_box(&mut idx);
     bench_mark(7);
     let mut idx_fast = [0u32; FSQ_VECTORS];
     fast.encode_rows(core::hint::black_box(z), &mut idx_fast)
-        .unwrap();
+        .must();
     core::hint::black_box(&mut idx_fast);
     bench_mark(8);
     let mut qa = [0i8; N];
@@ -101,6 +108,20 @@ pub fn run() {
     let (qa, qb) = core::hint::black_box((qa, qb));
     let dot = core::hint::black_box(dot_i8(qa, qb));
     bench_mark(10);
+    let rope = RopeConfig::new(ROPE_DIM).build::<{ ROPE_DIM / 2 }>().must();
+    let table = RopeTable::<ROPE_ROWS, { ROPE_DIM / 2 }>::new(&rope, 0).must();
+    let mut rows = [0.0f32; ROPE_ROWS * ROPE_DIM];
+    rows.copy_from_slice(&b.g[..ROPE_ROWS * ROPE_DIM]);
+    let rows = core::hint::black_box(&mut rows);
+    bench_mark(11);
+    table
+        .apply_rows(core::hint::black_box(&mut rows[..]), Positions::From(0), Direction::Forward)
+        .must();
+    bench_mark(12);
+    rope.apply_rows(core::hint::black_box(&mut rows[..]), Positions::From(0), Direction::Backward)
+        .must();
+    bench_mark(13);
+    core::hint::black_box(&rows);
     defmt::println!(
         "bench: fsq index sum {=u32} / {=u32} (accurate / fast), dot {=i32}",
         idx.iter().sum::<u32>(),

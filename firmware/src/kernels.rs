@@ -3,6 +3,7 @@
 //! momenta, NaN weights, and a length that is not a multiple of the kernel's block of 12.
 //! (On Cortex-M0 the same check runs the portable loop against itself.)
 
+use crate::scenarios::Must;
 use margay::math::sign;
 use margay::optim::TigerConfig;
 
@@ -28,7 +29,7 @@ fn special(i: usize) -> f32 {
 
 /// Returns `true` when the optimizer's step equals the reference loop bit for bit.
 pub fn tiger_kernel_matches_scalar_loop() -> bool {
-    let tiger = TigerConfig::new(1e-2).build().unwrap();
+    let tiger = TigerConfig::new(1e-2).build().must();
     let cfg = *tiger.config();
     let mut p = [0.0f32; N];
     let mut g = [0.0f32; N];
@@ -77,7 +78,7 @@ pub fn tiger_kernel_matches_scalar_loop() -> bool {
 /// blocks of 16, on their edges, or in the tail the Rust loop scans.
 pub fn guard_sees_every_position() -> bool {
     use margay::optim::TigerOutcome;
-    let tiger = TigerConfig::new(1e-2).build().unwrap();
+    let tiger = TigerConfig::new(1e-2).build().must();
     let mut ok = true;
     for pos in [0usize, 15, 16, 31, 32, 36] {
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {

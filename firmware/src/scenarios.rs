@@ -6,6 +6,9 @@
 use half::{bf16, f16};
 use margay::math::SplitMix64;
 use margay::optim::LionConfig;
+use margay::rope::{
+    AxialConfig, Direction, Layout, Llama3, Positions, RopeConfig, RopeTable, Scaling, Yarn,
+};
 use margay::quant::{
     dot_i8, kmeans_pp, quantize_rows, to_bf16, to_f16, to_fixed, FsqConfig, FsqVariant, LfqConfig,
     Requantize, Rounding, Scalar, Tanh, VqConfig, VqState, I16F16, I8F24,
@@ -15,7 +18,7 @@ use margay::quant::{
 pub type Scenario = (&'static str, fn(&mut dyn FnMut(u32)));
 
 /// Every workload, in order.
-pub const SCENARIOS: [Scenario; 7] = [
+pub const SCENARIOS: [Scenario; 8] = [
     (
         "fsq encode/decode [8,5,5,5] and [7,5,5,5,5], both tanh paths",
         fsq_standard,
@@ -26,7 +29,47 @@ pub const SCENARIOS: [Scenario; 7] = [
     ("lion in I8F24, I16F16 and bf16 (Scalar)", fixed_lion),
     ("vq k-means++ init and EMA updates", vq),
     ("lfq entropy and gradient", lfq),
+    (
+        "rope: layouts, partial, scalings, long positions, tables, 2D/3D",
+        rope,
+    ),
 ];
+
+/// `unwrap` without the error's `Debug`: an `unwrap` links every error type's formatter (and
+/// with them core's float formatting, ~10 KiB) into the firmware, whose panic handler never
+/// prints them anyway.
+pub trait Must<T> {
+    /// The value, or a panic with a fixed message.
+    fn must(self) -> T;
+}
+
+impl<T, E> Must<T> for Result<T, E> {
+    #[inline(always)]
+    fn must(self) -> T {
+        match self {
+            Ok(v) => v,
+            Err(_) => panic!("a margay call failed"),
+        }
+    }
+}
+
+impl<T> Must<T> for Option<T> {
+    #[inline(always)]
+    fn must(self) -> T {
+        match self {
+            Some(v) => v,
+            None => panic!("a margay call returned None"),
+        }
+    }
+}
+
+/// Words per compared block (see `build.rs`).
+pub const BLOCK: usize = 32;
+
+/// FNV-1a over a block of emitted words.
+pub fn block_hash(words: impl Iterator<Item = u32>) -> u32 {
+    hash(words)
+}
 
 fn hash(words: impl Iterator<Item = u32>) -> u32 {
     words.fold(0x811c_9dc5, |h, w| (h ^ w).wrapping_mul(0x0100_0193))
@@ -55,13 +98,13 @@ fn fsq_standard(emit: &mut dyn FnMut(u32)) {
             ..FsqConfig::new([8, 5, 5, 5])
         }
         .build()
-        .unwrap();
+        .must();
         let b = FsqConfig {
             tanh,
             ..FsqConfig::new([7, 5, 5, 5, 5])
         }
         .build()
-        .unwrap();
+        .must();
         for v in 0..300 {
             let (codes, idx) = a.quantize(&inputs(&mut rng, v));
             emit(idx);
@@ -69,7 +112,7 @@ fn fsq_standard(emit: &mut dyn FnMut(u32)) {
             emit(b.encode(&inputs(&mut rng, v)));
         }
         for idx in 0..a.codebook_size() {
-            let c = a.decode(idx).unwrap();
+            let c = a.decode(idx).must();
             emit(hash(c.iter().map(|c| c.to_bits())) ^ a.encode(&c));
         }
     }
@@ -82,7 +125,7 @@ fn fsq_symmetric(emit: &mut dyn FnMut(u32)) {
         ..FsqConfig::new([2, 4, 3])
     }
     .build()
-    .unwrap();
+    .must();
     for v in 0..200 {
         let z = inputs(&mut rng, v);
         let (codes, idx) = fsq.quantize(&z);
@@ -107,7 +150,7 @@ fn int8(emit: &mut dyn FnMut(u32)) {
     }
     let mut q = [0i8; R * C];
     let mut scales = [0.0f32; R];
-    quantize_rows(&w, C, &mut q, &mut scales).unwrap();
+    quantize_rows(&w, C, &mut q, &mut scales).must();
     for s in scales {
         emit(s.to_bits());
     }
@@ -120,13 +163,13 @@ fn int8(emit: &mut dyn FnMut(u32)) {
         ]));
     }
     let muls = [
-        Requantize::new(0.0123).unwrap(),
-        Requantize::new(0.75).unwrap(),
-        Requantize::new(3.5).unwrap(),
+        Requantize::new(0.0123).must(),
+        Requantize::new(0.75).must(),
+        Requantize::new(3.5).must(),
     ];
     for a in 0..R {
         for b in 0..R {
-            let d = dot_i8(&q[a * C..(a + 1) * C], &q[b * C..(b + 1) * C]).unwrap();
+            let d = dot_i8(&q[a * C..(a + 1) * C], &q[b * C..(b + 1) * C]).must();
             emit(d as u32);
             for m in &muls {
                 emit(m.apply(d) as u32);
@@ -167,7 +210,7 @@ fn lion_in<S: Scalar>(emit: &mut dyn FnMut(u32), bits: fn(S) -> u32) {
         ..LionConfig::new(2e-3)
     }
     .build()
-    .unwrap();
+    .must();
     let mut rng = SplitMix64::new(0x110E);
     let mut p = [S::ZERO; N];
     for x in p.iter_mut() {
@@ -179,7 +222,7 @@ fn lion_in<S: Scalar>(emit: &mut dyn FnMut(u32), bits: fn(S) -> u32) {
         for x in g.iter_mut() {
             *x = S::from_f32((rng.next_f32() - 0.5) * 0.2);
         }
-        lion.step_scalar(lion.at(t), &mut p, &g, &mut m).unwrap();
+        lion.step_scalar(lion.at(t), &mut p, &g, &mut m).must();
     }
     for x in p.iter().chain(&m) {
         emit(bits(*x));
@@ -201,21 +244,21 @@ fn vq(emit: &mut dyn FnMut(u32)) {
         ..VqConfig::new()
     }
     .build::<K, D>()
-    .unwrap();
+    .must();
     let mut rng = SplitMix64::new(0x7171);
     let mut data = [0.0f32; ROWS * D];
     for (i, x) in data.iter_mut().enumerate() {
         *x = (rng.next_f32() - 0.5) * 2.0 + ((i / D) % 3) as f32;
     }
     let mut state = VqState::new([[0.0; D]; K]);
-    kmeans_pp(&mut state.codebook, &data, &mut rng).unwrap();
+    kmeans_pp(&mut state.codebook, &data, &mut rng).must();
     for _ in 0..5 {
         let mut idx = [0u32; ROWS];
-        vq.encode_rows(&state.codebook, &data, &mut idx).unwrap();
-        let loss = vq.loss(&state.codebook, &data, &idx).unwrap();
+        vq.encode_rows(&state.codebook, &data, &mut idx).must();
+        let loss = vq.loss(&state.codebook, &data, &idx).must();
         emit(loss.mse.to_bits());
         emit(loss.perplexity.to_bits());
-        let stats = state.update(&vq, &data, &idx, &mut rng).unwrap();
+        let stats = state.update(&vq, &data, &idx, &mut rng).must();
         emit(stats.dead | stats.restarted << 16);
         for x in &mut data {
             *x += (rng.next_f32() - 0.5) * 0.1;
@@ -229,19 +272,19 @@ fn vq(emit: &mut dyn FnMut(u32)) {
 fn lfq(emit: &mut dyn FnMut(u32)) {
     const D: usize = 6;
     const ROWS: usize = 16;
-    let lfq = LfqConfig::new().build::<D>().unwrap();
+    let lfq = LfqConfig::new().build::<D>().must();
     let mut rng = SplitMix64::new(0x1F0);
     let mut z = [0.0f32; ROWS * D];
     for x in z.iter_mut() {
         *x = (rng.next_f32() - 0.5) * 0.02;
     }
     let mut scratch = [0.0f32; 1 << D];
-    let e = lfq.entropy(&z, &mut scratch).unwrap();
+    let e = lfq.entropy(&z, &mut scratch).must();
     for v in [e.per_sample, e.codebook, e.aux, e.loss] {
         emit(v.to_bits());
     }
     let mut g = [0.0f32; ROWS * D];
-    lfq.entropy_grad(&z, &mut scratch, &mut g).unwrap();
+    lfq.entropy_grad(&z, &mut scratch, &mut g).must();
     for v in g {
         emit(v.to_bits());
     }
@@ -249,5 +292,101 @@ fn lfq(emit: &mut dyn FnMut(u32)) {
         let mut v = [0.0f32; D];
         v.copy_from_slice(row);
         emit(lfq.encode(&v));
+    }
+}
+
+fn rope(emit: &mut dyn FnMut(u32)) {
+    let mut rng = SplitMix64::new(0x20FE);
+    let configs = [
+        RopeConfig::new(16),
+        RopeConfig::new(16).layout(Layout::Interleaved),
+        RopeConfig::new(24)
+            .rotary_dim(8)
+            .layout(Layout::Interleaved)
+            .base(500_000.0),
+        RopeConfig::new(16).scaling(Scaling::Yarn(Yarn::new(4.0, 4096))),
+        RopeConfig::new(16)
+            .base(500_000.0)
+            .scaling(Scaling::Llama3(Llama3::LLAMA_3_1)),
+        RopeConfig::new(16).scaling(Scaling::Ntk { factor: 8.0 }),
+        RopeConfig::new(16).scaling(Scaling::Dynamic {
+            factor: 2.0,
+            max_position_embeddings: 2048,
+            seq_len: 4096,
+        }),
+    ];
+    for cfg in &configs {
+        rope_case(cfg, &mut rng, emit);
+    }
+    let two = AxialConfig::two_d(16).base(100.0).build::<4>().must();
+    let three = AxialConfig::new(28, [8, 8, 8]).build::<4>().must();
+    for p in [[0, 0], [5, 9], [31, 17], [-3, 100_000]] {
+        let mut x = [0.0f32; 28];
+        for v in x.iter_mut() {
+            *v = rng.next_f32() - 0.5;
+        }
+        two.apply(&mut x[..16], p, Direction::Forward).must();
+        three
+            .apply(&mut x, [p[0], p[1], p[0] ^ p[1]], Direction::Forward)
+            .must();
+        emit(hash(x.iter().map(|v| v.to_bits())));
+    }
+}
+
+/// One RoPE config through every path (kept out of line: one copy in flash).
+#[inline(never)]
+fn rope_case(cfg: &RopeConfig, rng: &mut SplitMix64, emit: &mut dyn FnMut(u32)) {
+    let positions = [0, 1, 7, 100, 4095, 131_071, 1_048_575, -5, i32::MAX];
+    let bits = |x: &[f32]| hash(x.iter().map(|v| v.to_bits()));
+    {
+        let rope = cfg.build::<8>().must();
+        let f = rope.frequencies();
+        emit(hash(f.inv_freq.iter().flat_map(|v| {
+            let b = v.to_bits();
+            [b as u32, (b >> 32) as u32]
+        })));
+        emit(rope.attention_factor().to_bits());
+        let d = cfg.head_dim;
+        for &p in &positions {
+            let mut x = [0.0f32; 24];
+            for v in x.iter_mut() {
+                *v = (rng.next_f32() - 0.5) * 6.0;
+            }
+            let x = &mut x[..d];
+            rope.apply(x, p, Direction::Forward).must();
+            emit(bits(x));
+            rope.apply(x, p, Direction::Backward).must();
+            emit(bits(x));
+        }
+        // A table of positions 100..108 against on-the-fly rows: the same bits.
+        let table = RopeTable::<8, 8>::new(&rope, 100).must();
+        let mut a = [0.0f32; 8 * 24];
+        for v in a.iter_mut() {
+            *v = rng.next_f32() - 0.5;
+        }
+        let a = &mut a[..8 * d];
+        let mut b = [0.0f32; 8 * 24];
+        b[..8 * d].copy_from_slice(a);
+        table
+            .apply_rows(a, Positions::From(100), Direction::Forward)
+            .must();
+        rope.apply_rows(&mut b[..8 * d], Positions::From(100), Direction::Forward)
+            .must();
+        emit((a == &b[..8 * d]) as u32);
+        emit(bits(a));
+        // Two heads of four positions, blocked: the same bits as rows one by one.
+        let mut h = [0.0f32; 2 * 4 * 24];
+        for v in h.iter_mut() {
+            *v = rng.next_f32() - 0.5;
+        }
+        let h = &mut h[..2 * 4 * d];
+        let mut r = [0.0f32; 2 * 4 * 24];
+        r[..2 * 4 * d].copy_from_slice(h);
+        rope.apply_heads(h, 2, Positions::From(-2), Direction::Forward)
+            .must();
+        for (k, row) in r[..2 * 4 * d].chunks_exact_mut(d).enumerate() {
+            rope.apply(row, (k % 4) as i32 - 2, Direction::Forward).must();
+        }
+        emit((h == &r[..2 * 4 * d]) as u32);
     }
 }

@@ -117,6 +117,7 @@ impl<const A: usize, const CAP: usize> AxialRope<A, CAP> {
     }
 
     /// Rotates one head vector at coordinates `pos` (one per axis).
+    #[inline(never)] // one copy per CAP: keeps MCU flash small
     pub fn apply(&self, x: &mut [f32], pos: [i32; A], dir: Direction) -> Result<(), RopeError> {
         if x.len() != self.head_dim {
             return Err(RopeError::LengthMismatch {
@@ -132,6 +133,7 @@ impl<const A: usize, const CAP: usize> AxialRope<A, CAP> {
     }
 
     /// Rotates rows `[rows, d]`, row k at `pos[k]`.
+    #[inline(never)] // one copy per CAP: keeps MCU flash small
     pub fn apply_rows(
         &self,
         x: &mut [f32],

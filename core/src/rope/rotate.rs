@@ -241,6 +241,7 @@ impl<const CAP: usize> Rope<CAP> {
 
     /// Writes `A·cos(pos·θᵢ)` and `A·sin(pos·θᵢ)` for the r/2 pairs (a table row, e.g. for
     /// a GPU cache or [`super::RopeTable`]). Error if either slice is not r/2 long.
+    #[inline(never)] // one copy per CAP: keeps MCU flash small
     pub fn cos_sin(&self, pos: i32, cos: &mut [f32], sin: &mut [f32]) -> Result<(), RopeError> {
         for len in [cos.len(), sin.len()] {
             if len != self.pairs {
@@ -277,6 +278,7 @@ impl<const CAP: usize> Rope<CAP> {
     }
 
     /// Rotates one head vector (`x.len() == head_dim`) at `pos`, computing cos/sin on the fly.
+    #[inline(never)] // one copy per CAP: keeps MCU flash small
     pub fn apply(&self, x: &mut [f32], pos: i32, dir: Direction) -> Result<(), RopeError> {
         if x.len() != self.head_dim {
             return Err(RopeError::LengthMismatch {
@@ -316,6 +318,7 @@ impl<const CAP: usize> Rope<CAP> {
     /// row's cos/sin computed on the fly.
     /// Errors (nothing written): `x.len()` not a multiple of d, a list of the wrong length,
     /// positions past `i32::MAX`.
+    #[inline(never)] // one copy per CAP: keeps MCU flash small
     pub fn apply_rows(
         &self,
         x: &mut [f32],
@@ -342,6 +345,7 @@ impl<const CAP: usize> Rope<CAP> {
     /// four rows, and each head streams one contiguous block of rows.
     ///
     /// Stack: `2·SCRATCH` floats (64 KiB on 64-bit targets, 2 KiB on 32-bit MCUs).
+    #[inline(never)] // one copy per CAP: keeps MCU flash small
     pub fn apply_heads(
         &self,
         x: &mut [f32],
@@ -364,6 +368,7 @@ impl<const CAP: usize> Rope<CAP> {
 
     /// Rotates a `[seq, heads, d]` tensor (flash-attn / candle `thd`): cos/sin computed once
     /// per token and reused by its heads (stack: `2·CAP` floats).
+    #[inline(never)] // one copy per CAP: keeps MCU flash small
     pub fn apply_tokens(
         &self,
         x: &mut [f32],

@@ -96,12 +96,14 @@ impl<const T: usize, const P: usize> RopeTable<T, P> {
     }
 
     /// `(cos, sin)` rows of `pos` (r/2 values each, attention factor included).
+    #[inline(never)] // one copy per CAP: keeps MCU flash small
     pub fn cos_sin(&self, pos: i32) -> Result<(&[f32], &[f32]), RopeError> {
         let k = self.row_of(pos)?;
         Ok((&self.cos[k][..self.pairs], &self.sin[k][..self.pairs]))
     }
 
     /// Rotates one head vector at `pos` from the table.
+    #[inline(never)] // one copy per CAP: keeps MCU flash small
     pub fn apply(&self, x: &mut [f32], pos: i32, dir: Direction) -> Result<(), RopeError> {
         if x.len() != self.head_dim {
             return Err(RopeError::LengthMismatch {
@@ -116,6 +118,7 @@ impl<const T: usize, const P: usize> RopeTable<T, P> {
 
     /// Rotates rows `[rows, d]` at `positions`; every position is checked before any row is
     /// written.
+    #[inline(never)] // one copy per CAP: keeps MCU flash small
     pub fn apply_rows(
         &self,
         x: &mut [f32],

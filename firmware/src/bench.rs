@@ -115,11 +115,19 @@ pub fn run() {
     let rows = core::hint::black_box(&mut rows);
     bench_mark(11);
     table
-        .apply_rows(core::hint::black_box(&mut rows[..]), Positions::From(0), Direction::Forward)
+        .apply_rows(
+            core::hint::black_box(&mut rows[..]),
+            Positions::From(0),
+            Direction::Forward,
+        )
         .must();
     bench_mark(12);
-    rope.apply_rows(core::hint::black_box(&mut rows[..]), Positions::From(0), Direction::Backward)
-        .must();
+    rope.apply_rows(
+        core::hint::black_box(&mut rows[..]),
+        Positions::From(0),
+        Direction::Backward,
+    )
+    .must();
     bench_mark(13);
     core::hint::black_box(&rows);
     defmt::println!(

@@ -6,12 +6,12 @@
 use half::{bf16, f16};
 use margay::math::SplitMix64;
 use margay::optim::LionConfig;
-use margay::rope::{
-    AxialConfig, Direction, Layout, Llama3, Positions, RopeConfig, RopeTable, Scaling, Yarn,
-};
 use margay::quant::{
     dot_i8, kmeans_pp, quantize_rows, to_bf16, to_f16, to_fixed, FsqConfig, FsqVariant, LfqConfig,
     Requantize, Rounding, Scalar, Tanh, VqConfig, VqState, I16F16, I8F24,
+};
+use margay::rope::{
+    AxialConfig, Direction, Layout, Llama3, Positions, RopeConfig, RopeTable, Scaling, Yarn,
 };
 
 /// A workload: emits the words the two sides must agree on.
@@ -385,7 +385,8 @@ fn rope_case(cfg: &RopeConfig, rng: &mut SplitMix64, emit: &mut dyn FnMut(u32)) 
         rope.apply_heads(h, 2, Positions::From(-2), Direction::Forward)
             .must();
         for (k, row) in r[..2 * 4 * d].chunks_exact_mut(d).enumerate() {
-            rope.apply(row, (k % 4) as i32 - 2, Direction::Forward).must();
+            rope.apply(row, (k % 4) as i32 - 2, Direction::Forward)
+                .must();
         }
         emit((h == &r[..2 * 4 * d]) as u32);
     }

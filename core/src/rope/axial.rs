@@ -18,7 +18,7 @@
 //! rope.apply(&mut patch, [3, 5], Direction::Forward).unwrap();
 //! ```
 
-use super::{Direction, Layout, Rope, RopeConfig, RopeError};
+use super::{check_len, Direction, Layout, Rope, RopeConfig, RopeError};
 
 /// Axial RoPE hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -119,12 +119,7 @@ impl<const A: usize, const CAP: usize> AxialRope<A, CAP> {
     /// Rotates one head vector at coordinates `pos` (one per axis).
     #[inline(never)] // one copy per CAP: keeps MCU flash small
     pub fn apply(&self, x: &mut [f32], pos: [i32; A], dir: Direction) -> Result<(), RopeError> {
-        if x.len() != self.head_dim {
-            return Err(RopeError::LengthMismatch {
-                expected: self.head_dim,
-                got: x.len(),
-            });
-        }
+        check_len(x.len(), self.head_dim)?;
         for ((rope, &start), &p) in self.axes.iter().zip(&self.starts).zip(&pos) {
             let block = &mut x[start..start + rope.head_dim()];
             rope.apply(block, p, dir)?;
@@ -140,12 +135,7 @@ impl<const A: usize, const CAP: usize> AxialRope<A, CAP> {
         pos: &[[i32; A]],
         dir: Direction,
     ) -> Result<(), RopeError> {
-        if x.len() != pos.len() * self.head_dim {
-            return Err(RopeError::LengthMismatch {
-                expected: pos.len() * self.head_dim,
-                got: x.len(),
-            });
-        }
+        check_len(x.len(), pos.len() * self.head_dim)?;
         for (row, &p) in x.chunks_exact_mut(self.head_dim.max(1)).zip(pos) {
             self.apply(row, p, dir)?;
         }

@@ -87,3 +87,24 @@ impl fmt::Display for RopeError {
         }
     }
 }
+
+/// `len == expected`, else [`RopeError::LengthMismatch`].
+pub(super) fn check_len(len: usize, expected: usize) -> Result<(), RopeError> {
+    if len == expected {
+        Ok(())
+    } else {
+        Err(RopeError::LengthMismatch { expected, got: len })
+    }
+}
+
+/// How many rows of `per` elements `len` holds, or [`RopeError::LengthMismatch`] (naming the
+/// next whole multiple) when it is not a whole number of rows.
+pub(super) fn whole_rows(len: usize, per: usize) -> Result<usize, RopeError> {
+    if per == 0 || !len.is_multiple_of(per) {
+        return Err(RopeError::LengthMismatch {
+            expected: len.div_ceil(per.max(1)) * per,
+            got: len,
+        });
+    }
+    Ok(len / per)
+}

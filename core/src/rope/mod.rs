@@ -29,6 +29,7 @@ mod yarn;
 pub use angle::{sin_cos_turns, step_of, turns_at, turns_at_split};
 pub use axial::{AxialConfig, AxialRope};
 pub use error::RopeError;
+use error::{check_len, whole_rows};
 pub use freq::{frequencies, Frequencies, Llama3, LongRope, Scaling, Yarn};
 pub use rotate::{Direction, Layout, Positions, Rope, RopeConfig, SCRATCH};
 pub use scale::{

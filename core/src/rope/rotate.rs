@@ -34,7 +34,7 @@
 
 use super::angle::{sin_cos_turns, step_of, turns_at_split};
 use super::kernel::{rotate, rotate_on_the_fly};
-use super::{frequencies, Frequencies, RopeError, Scaling};
+use super::{check_len, frequencies, whole_rows, Frequencies, RopeError, Scaling};
 
 /// Which dims form the rotated pairs. Both give identical q·k when q and k use the same
 /// layout; they differ by a fixed permutation of the head dims, fixed by the checkpoint.
@@ -266,26 +266,10 @@ impl<const CAP: usize> Rope<CAP> {
         }
     }
 
-    fn check_rows(&self, len: usize, rows_per_pos: usize) -> Result<usize, RopeError> {
-        let per = self.head_dim * rows_per_pos;
-        if per == 0 || !len.is_multiple_of(per) {
-            return Err(RopeError::LengthMismatch {
-                expected: len.div_ceil(per.max(1)) * per,
-                got: len,
-            });
-        }
-        Ok(len / per)
-    }
-
     /// Rotates one head vector (`x.len() == head_dim`) at `pos`, computing cos/sin on the fly.
     #[inline(never)] // one copy per CAP: keeps MCU flash small
     pub fn apply(&self, x: &mut [f32], pos: i32, dir: Direction) -> Result<(), RopeError> {
-        if x.len() != self.head_dim {
-            return Err(RopeError::LengthMismatch {
-                expected: self.head_dim,
-                got: x.len(),
-            });
-        }
+        check_len(x.len(), self.head_dim)?;
         self.row(x, pos, dir);
         Ok(())
     }
@@ -302,13 +286,12 @@ impl<const CAP: usize> Rope<CAP> {
 
     #[inline(always)]
     fn row(&self, x: &mut [f32], pos: i32, dir: Direction) {
+        let (hi, lo) = self.steps();
         match dir {
             Direction::Forward => {
-                let (hi, lo) = self.steps();
                 rotate_on_the_fly::<false>(self.layout, x, hi, lo, self.scale, pos)
             }
             Direction::Backward => {
-                let (hi, lo) = self.steps();
                 rotate_on_the_fly::<true>(self.layout, x, hi, lo, self.scale, pos)
             }
         }
@@ -325,17 +308,7 @@ impl<const CAP: usize> Rope<CAP> {
         positions: Positions<'_>,
         dir: Direction,
     ) -> Result<(), RopeError> {
-        let rows = self.check_rows(x.len(), 1)?;
-        positions.check(rows)?;
-        crate::simd::vectorized(Job {
-            rope: self,
-            x,
-            heads: 1,
-            positions,
-            dir,
-            shape: Shape::Rows,
-        });
-        Ok(())
+        self.batched(x, 1, positions, dir, Shape::Rows)
     }
 
     /// Rotates a `[heads, seq, d]` tensor (batch folded into `heads`; Hugging Face's
@@ -353,17 +326,7 @@ impl<const CAP: usize> Rope<CAP> {
         positions: Positions<'_>,
         dir: Direction,
     ) -> Result<(), RopeError> {
-        self.check_rows(x.len(), heads)?;
-        positions.check(x.len() / (heads * self.head_dim))?;
-        crate::simd::vectorized(Job {
-            rope: self,
-            x,
-            heads,
-            positions,
-            dir,
-            shape: Shape::HeadsMajor,
-        });
-        Ok(())
+        self.batched(x, heads, positions, dir, Shape::HeadsMajor)
     }
 
     /// Rotates a `[seq, heads, d]` tensor (flash-attn / candle `thd`): cos/sin computed once
@@ -376,15 +339,28 @@ impl<const CAP: usize> Rope<CAP> {
         positions: Positions<'_>,
         dir: Direction,
     ) -> Result<(), RopeError> {
-        self.check_rows(x.len(), heads)?;
-        positions.check(x.len() / (heads * self.head_dim))?;
+        self.batched(x, heads, positions, dir, Shape::TokensMajor)
+    }
+
+    /// Checks `x` (whole positions of `heads` rows) and the positions, then runs `shape`
+    /// through the AVX2 dispatch. Nothing is written on error.
+    fn batched(
+        &self,
+        x: &mut [f32],
+        heads: usize,
+        positions: Positions<'_>,
+        dir: Direction,
+        shape: Shape,
+    ) -> Result<(), RopeError> {
+        let seq = whole_rows(x.len(), heads * self.head_dim)?;
+        positions.check(seq)?;
         crate::simd::vectorized(Job {
             rope: self,
             x,
             heads,
             positions,
             dir,
-            shape: Shape::TokensMajor,
+            shape,
         });
         Ok(())
     }

@@ -18,7 +18,7 @@
 //! assert!(table.apply(&mut a, 116, Direction::Forward).is_err());
 //! ```
 
-use super::{Direction, Layout, Positions, Rope, RopeError};
+use super::{check_len, whole_rows, Direction, Layout, Positions, Rope, RopeError};
 
 /// cos/sin for `T` consecutive positions and up to `P` pairs (`2·T·P` floats).
 #[derive(Debug, Clone, PartialEq)]
@@ -105,12 +105,7 @@ impl<const T: usize, const P: usize> RopeTable<T, P> {
     /// Rotates one head vector at `pos` from the table.
     #[inline(never)] // one copy per CAP: keeps MCU flash small
     pub fn apply(&self, x: &mut [f32], pos: i32, dir: Direction) -> Result<(), RopeError> {
-        if x.len() != self.head_dim {
-            return Err(RopeError::LengthMismatch {
-                expected: self.head_dim,
-                got: x.len(),
-            });
-        }
+        check_len(x.len(), self.head_dim)?;
         let k = self.row_of(pos)?;
         self.rotate(x, k, dir);
         Ok(())
@@ -126,13 +121,7 @@ impl<const T: usize, const P: usize> RopeTable<T, P> {
         dir: Direction,
     ) -> Result<(), RopeError> {
         let d = self.head_dim;
-        if d == 0 || !x.len().is_multiple_of(d) {
-            return Err(RopeError::LengthMismatch {
-                expected: x.len().div_ceil(d.max(1)) * d,
-                got: x.len(),
-            });
-        }
-        let rows = x.len() / d;
+        let rows = whole_rows(x.len(), d)?;
         positions.check(rows)?;
         for k in 0..rows {
             self.row_of(positions.at(k))?;

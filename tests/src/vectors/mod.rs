@@ -290,7 +290,11 @@ pub fn tolerance(case: &Value) -> Result<Tolerance, String> {
 }
 
 fn tolerance_at(case: &Value, key: &str) -> Result<Tolerance, String> {
-    let t = field(case, key)?;
+    tolerance_of(field(case, key)?)
+}
+
+/// One `{"abs": a, "rel": r}` object.
+fn tolerance_of(t: &Value) -> Result<Tolerance, String> {
     Ok(Tolerance {
         abs: num(t, "abs")?,
         rel: num(t, "rel")?,

@@ -1,6 +1,6 @@
 //! Kinds `rope` and `rope2d`: frequencies, attention factor and rotated rows.
 
-use super::{field, mat64, num, to32, vec64, Checker, Outcome, Tolerance};
+use super::{field, mat64, num, to32, tolerance_of, vec64, Checker, Outcome, Tolerance};
 use margay::rope::{
     AxialConfig, Direction, Layout, Llama3, LongRope, Positions, RopeConfig, Scaling, Yarn,
 };
@@ -28,19 +28,13 @@ fn layout(case: &Value) -> Result<Layout, String> {
 /// Per-row tolerances: a list (one per position) or one entry for every row.
 fn row_tolerances(case: &Value, rows: usize) -> Result<Vec<Tolerance>, String> {
     let t = field(case, "tolerance")?;
-    let one = |v: &Value| -> Result<Tolerance, String> {
-        Ok(Tolerance {
-            abs: num(v, "abs")?,
-            rel: num(v, "rel")?,
-        })
-    };
     match t.as_array() {
-        Some(list) if list.len() == rows => list.iter().map(one).collect(),
+        Some(list) if list.len() == rows => list.iter().map(tolerance_of).collect(),
         Some(list) => Err(format!(
             "`tolerance` lists {} entries for {rows} positions",
             list.len()
         )),
-        None => Ok(vec![one(t)?; rows]),
+        None => Ok(vec![tolerance_of(t)?; rows]),
     }
 }
 

@@ -35,6 +35,7 @@
 extern crate std;
 
 pub mod math;
+pub mod nn;
 pub mod optim;
 pub mod quant;
 pub mod rope;

@@ -4,3 +4,4 @@
 //! minimising two classic test functions. The burn-backed trainer joins it later.
 
 pub mod demo;
+pub mod digits;

@@ -49,6 +49,7 @@ use super::error::{
 use super::GradHealth;
 use super::{check_lengths, Moment, Schedule, Step};
 use crate::math::{rms, sign, sqrt};
+use crate::quant::Scalar;
 
 /// How Tiger turns the global lr α into a per-tensor step size η.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +261,92 @@ impl Tiger {
         m: &mut [M; N],
     ) -> Result<TigerOutcome, StepError> {
         self.step(s, params, grads, m)
+    }
+
+    /// One Tiger micro-step in any [`Scalar`] format: f32 (bit-identical to [`Tiger::step`]
+    /// with f32 moments), bf16/f16, or fixed point such as [`crate::quant::I8F24`] on an
+    /// FPU-less core, where every operation is saturating integer arithmetic (no float at
+    /// all, so the same bits on every target). Parameters, gradients and momentum share the
+    /// format. The learning rate and coefficients are converted once per call (nearest,
+    /// saturating), so pick a format whose step resolves `lr·(1 − β)/k` (I8F24: 6e-8).
+    ///
+    /// `LrMode::Rms`/`RmsPerRow` take the RMS in the format itself (an integer square root
+    /// in fixed point). The guard fires on any non-finite gradient as in [`Tiger::step`]
+    /// (fixed point has none; see [`Tiger::shrink_scalar`] for a non-finite input). A length
+    /// mismatch returns an error and modifies nothing.
+    pub fn step_scalar<S: Scalar>(
+        &self,
+        s: Step,
+        params: &mut [S],
+        grads: &[S],
+        m: &mut [S],
+    ) -> Result<TigerOutcome, StepError> {
+        self.check(params.len(), grads.len(), m.len())?;
+        let cfg = &self.cfg;
+        let bad = match cfg.guard {
+            Guard::NonFinite => grads.iter().any(|g| !g.is_finite()),
+            Guard::NanOnly => grads.iter().any(|&g| g != g),
+        };
+        if bad {
+            return Ok(self.shrink_scalar(params));
+        }
+        let k = cfg.accumulation as u64;
+        let b = S::from_f32(if (s.t - 1).is_multiple_of(k) {
+            cfg.beta
+        } else {
+            1.0
+        });
+        let a = S::from_f32(self.add);
+        if !s.t.is_multiple_of(k) {
+            for (m, &g) in m.iter_mut().zip(grads) {
+                *m = b.times(*m).plus(a.times(g));
+            }
+            return Ok(TigerOutcome::Accumulated);
+        }
+        let alpha = s.lr * cfg.lr_scale;
+        let lam = S::from_f32(cfg.weight_decay);
+        let update = |p: &mut [S], g: &[S], m: &mut [S], eta: S| {
+            let decay = S::ONE.minus(eta.times(lam));
+            for ((p, &g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {
+                let mt = b.times(*m).plus(a.times(g));
+                *m = mt;
+                *p = p.times(decay).minus(eta.times(mt.sign()));
+            }
+        };
+        match cfg.lr_mode {
+            LrMode::Absolute | LrMode::InvSqrtDim { .. } => {
+                update(params, grads, m, S::from_f32(alpha * self.mode_factor))
+            }
+            LrMode::Rms => {
+                let eta = S::from_f32(alpha).times(S::rms(params));
+                update(params, grads, m, eta)
+            }
+            LrMode::RmsPerRow { cols } => {
+                let rows = params
+                    .chunks_mut(cols)
+                    .zip(grads.chunks(cols))
+                    .zip(m.chunks_mut(cols));
+                for ((p, g), m) in rows {
+                    let eta = S::from_f32(alpha).times(S::rms(p));
+                    update(p, g, m, eta);
+                }
+            }
+        }
+        Ok(TigerOutcome::Updated)
+    }
+
+    /// The guard alone, `θ ← (θ − c)·s + c`, in any [`Scalar`] format: for a micro-step
+    /// whose gradient cannot be formed (e.g. a non-finite sensor reading on a fixed-point
+    /// core, where the gradient would otherwise saturate silently). Momentum is untouched.
+    pub fn shrink_scalar<S: Scalar>(&self, params: &mut [S]) -> TigerOutcome {
+        let (sh, c) = (
+            S::from_f32(self.cfg.nan_shrink),
+            S::from_f32(self.cfg.nan_center),
+        );
+        for p in params.iter_mut() {
+            *p = p.minus(c).times(sh).plus(c);
+        }
+        TigerOutcome::Guarded
     }
 
     #[inline(always)]

@@ -191,6 +191,67 @@ pub trait Scalar: Copy + PartialOrd + core::fmt::Debug {
     fn times(self, o: Self) -> Self;
     /// −1, 0 or +1 as `torch.sign` (0 for ±0; NaN for a float NaN).
     fn sign(self) -> Self;
+    /// `false` for NaN and ±Inf; fixed point is always finite.
+    #[inline(always)]
+    fn is_finite(self) -> bool {
+        true
+    }
+    /// Root mean square of `xs` (0 for an empty slice). Floats: in f32 as
+    /// [`crate::math::rms`]; fixed point: exact integer sum of squares and an integer square
+    /// root (rounded down), no float operation.
+    fn rms(xs: &[Self]) -> Self {
+        let mut sum = 0.0f32;
+        for &x in xs {
+            let x = x.to_f32();
+            sum += x * x;
+        }
+        Self::from_f32(crate::math::sqrt(sum / xs.len().max(1) as f32))
+    }
+}
+
+/// f64: for reference computations and finite-difference checks on the host (the
+/// learning rate and coefficients arrive as f32 and widen exactly).
+impl Scalar for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        x as f64
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self as f32
+    }
+    #[inline(always)]
+    fn plus(self, o: Self) -> Self {
+        self + o
+    }
+    #[inline(always)]
+    fn minus(self, o: Self) -> Self {
+        self - o
+    }
+    #[inline(always)]
+    fn times(self, o: Self) -> Self {
+        self * o
+    }
+    #[inline(always)]
+    fn sign(self) -> Self {
+        if self > 0.0 {
+            1.0
+        } else if self < 0.0 {
+            -1.0
+        } else {
+            self * 0.0 // ±0 → 0, NaN → NaN
+        }
+    }
+    #[inline(always)]
+    fn is_finite(self) -> bool {
+        f64::is_finite(self)
+    }
+    fn rms(xs: &[Self]) -> Self {
+        let sum: f64 = xs.iter().map(|x| x * x).sum();
+        libm::sqrt(sum / xs.len().max(1) as f64)
+    }
 }
 
 impl Scalar for f32 {
@@ -219,6 +280,13 @@ impl Scalar for f32 {
     #[inline(always)]
     fn sign(self) -> Self {
         crate::math::sign(self)
+    }
+    #[inline(always)]
+    fn is_finite(self) -> bool {
+        f32::is_finite(self)
+    }
+    fn rms(xs: &[Self]) -> Self {
+        crate::math::rms(xs)
     }
 }
 
@@ -271,6 +339,10 @@ macro_rules! half_format {
             fn sign(self) -> Self {
                 <$t>::from_f32(crate::math::sign(self.to_f32()))
             }
+            #[inline]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
         }
     };
 }
@@ -315,6 +387,23 @@ impl<Frac: fixed::types::extra::LeEqU32> Scalar for fixed::FixedI32<Frac> {
             fl + (rem > half || (rem == half && fl & 1 == 1)) as i64
         };
         Self::from_bits(q.clamp(i32::MIN as i64, i32::MAX as i64) as i32)
+    }
+    fn rms(xs: &[Self]) -> Self {
+        let sum: u128 = xs
+            .iter()
+            .map(|x| (x.to_bits() as i64 * x.to_bits() as i64) as u128)
+            .sum();
+        let mean = sum / xs.len().max(1) as u128;
+        // Bit-by-bit integer square root; the root of a mean of squares of i32 fits in 31 bits.
+        let (mut root, mut bit) = (0u128, 1u128 << 31);
+        while bit > 0 {
+            let trial = root | bit;
+            if trial * trial <= mean {
+                root = trial;
+            }
+            bit >>= 1;
+        }
+        Self::from_bits(root.min(i32::MAX as u128) as i32)
     }
     #[inline]
     fn sign(self) -> Self {

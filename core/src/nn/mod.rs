@@ -1,0 +1,58 @@
+//! Tiny fixed-size layers with backward passes, for on-device fine-tuning (no heap; sizes
+//! are const generics).
+//!
+//! | item | file |
+//! |---|---|
+//! | [`Num`]: f32, f64, fixed point ([`crate::quant::I8F24`]) | `num.rs` |
+//! | [`Dense`] (forward, input and weight gradients), [`relu`] | `dense.rs` |
+//! | [`Lora`] adapter `W₀ + A·B` and its gradients | `lora.rs` |
+//! | [`softmax_cross_entropy`] | `loss.rs` |
+//! | [`BaseModel`] blob (int8 base, per-row scales, checksum) | `blob.rs` |
+//! | [`LoraMlp`] classifier and its Tiger [`Trainer`] | `model.rs` |
+//!
+//! Every layer is generic over [`Num`], so the Cortex-M0 runs the very same code in fixed
+//! point that the host and the Cortex-M4F run in f32. Gradients are checked against finite
+//! differences (in f64) in the test suite.
+
+mod blob;
+mod dense;
+mod lora;
+mod loss;
+mod model;
+mod num;
+
+pub use blob::{blob_len, fnv1a32, BaseModel, BlobError, MAGIC, VERSION};
+pub use dense::{outer, relu, relu_backward, Dense};
+pub use lora::Lora;
+pub use loss::{argmax, softmax_cross_entropy, Prediction};
+pub use model::{LoraMlp, TrainStats, Trainable, Trainer};
+pub use num::{Num, Saturations};
+
+use core::fmt;
+
+/// Errors of the `nn` layers and trainer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum NnError {
+    /// A label outside `0..classes`.
+    Label {
+        /// The label given.
+        label: usize,
+        /// The number of classes.
+        classes: usize,
+    },
+    /// The optimizer refused a step.
+    Step(crate::optim::StepError),
+}
+
+impl fmt::Display for NnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NnError::Label { label, classes } => {
+                write!(f, "label {label} is outside 0..{classes}")
+            }
+            NnError::Step(e) => write!(f, "optimizer step: {e}"),
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! A classifier for on-device fine-tuning: a frozen int8 base layer with a LoRA adapter,
+//! ReLU, and a trainable head, trained one sample at a time with Tiger.
+//!
+//! ```text
+//! x = reading · input_scale                      (IN)
+//! h = ReLU(W₀x + b₁ + A(Bx))                     (HID)   W₀ int8 per-row scales, frozen (flash)
+//! z = W₂h + b₂                                   (OUT)
+//! L = −ln softmax(z)[label]
+//! ```
+//! Trainable (RAM): `b₁`, `A` (HID×R, starts at 0), `B` (R×IN, small deterministic
+//! values), `W₂`, `b₂`. Each sample is one Tiger micro-step; Tiger's built-in accumulation
+//! (`accumulation = k`) makes every `k` samples one mini-batch update with no gradient
+//! buffer: the gradient of one tensor at a time goes through a scratch of `S` values.
+//!
+//! Bad input: a label outside `0..OUT` is an error and changes nothing; a non-finite
+//! reading makes every gradient non-finite, so Tiger's guard is applied to every tensor
+//! (weights shrink toward 0 by `nan_shrink`, momentum unchanged) without forming them; in
+//! fixed point a reading or a sum beyond the format's range saturates and is counted in
+//! [`TrainStats::saturated`].
+
+use super::blob::BaseModel;
+use super::dense::{outer_flat, relu, relu_backward, Dense};
+use super::lora::Lora;
+use super::loss::{argmax, softmax_cross_entropy};
+use super::num::{Num, Saturations};
+use super::NnError;
+use crate::optim::{Tiger, TigerOutcome};
+
+/// The trainable tensors (or their momenta: `X = T::Moment`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trainable<X, const IN: usize, const HID: usize, const OUT: usize, const R: usize> {
+    /// Hidden biases.
+    pub b1: [X; HID],
+    /// The LoRA adapter on the base layer.
+    pub lora: Lora<X, IN, HID, R>,
+    /// The head.
+    pub head: Dense<X, HID, OUT>,
+}
+
+impl<X: Copy + Default, const IN: usize, const HID: usize, const OUT: usize, const R: usize>
+    Trainable<X, IN, HID, OUT, R>
+{
+    /// Every value `X::default()`.
+    pub fn filled_default() -> Self {
+        let z = X::default();
+        Trainable {
+            b1: [z; HID],
+            lora: Lora {
+                a: [[z; R]; HID],
+                b: [[z; IN]; R],
+            },
+            head: Dense {
+                w: [[z; HID]; OUT],
+                b: [z; OUT],
+            },
+        }
+    }
+
+    /// The tensors in update order: head weights, head biases, hidden biases, A, B.
+    pub fn tensors(&self) -> [&[X]; 5] {
+        [
+            self.head.w.as_flattened(),
+            &self.head.b,
+            &self.b1,
+            self.lora.a.as_flattened(),
+            self.lora.b.as_flattened(),
+        ]
+    }
+
+    /// [`Trainable::tensors`], mutable.
+    pub fn tensors_mut(&mut self) -> [&mut [X]; 5] {
+        [
+            self.head.w.as_flattened_mut(),
+            &mut self.head.b,
+            &mut self.b1,
+            self.lora.a.as_flattened_mut(),
+            self.lora.b.as_flattened_mut(),
+        ]
+    }
+}
+
+impl<T: Num, const IN: usize, const HID: usize, const OUT: usize, const R: usize>
+    Trainable<T, IN, HID, OUT, R>
+{
+    /// FNV-1a over every value's bit pattern (little-endian words), in tensor order: equal
+    /// fingerprints mean bit-identical weights.
+    pub fn fingerprint(&self) -> u32 {
+        let mut h: u32 = 0x811c_9dc5;
+        for t in self.tensors() {
+            for v in t {
+                for b in v.word().to_le_bytes() {
+                    h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+                }
+            }
+        }
+        h
+    }
+}
+
+/// The next value of a xorshift32 generator.
+fn xorshift(s: &mut u32) -> u32 {
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    *s
+}
+
+/// The classifier (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoraMlp<'a, T, const IN: usize, const HID: usize, const OUT: usize, const R: usize> {
+    q: &'a [u8],
+    scale: [T; HID],
+    input_scale: T,
+    /// The trainable tensors.
+    pub train: Trainable<T, IN, HID, OUT, R>,
+}
+
+/// The activations of one forward pass (kept for the backward pass).
+struct Acts<T, const IN: usize, const HID: usize, const OUT: usize, const R: usize> {
+    x: [T; IN],
+    u: [T; R],
+    h: [T; HID],
+    z: [T; OUT],
+}
+
+impl<'a, T: Num, const IN: usize, const HID: usize, const OUT: usize, const R: usize>
+    LoraMlp<'a, T, IN, HID, OUT, R>
+{
+    /// The classifier from a parsed blob, floats converted to `T` (nearest), `A = 0` and `B`
+    /// filled from `seed` with values uniform on [−1/8, 1/8) in steps of 2⁻²⁴ (exact in f32
+    /// and in I8F24, so every format starts from the same adapter).
+    pub fn new(base: &BaseModel<'a, IN, HID, OUT>, seed: u32) -> Self {
+        let c = T::from_f32;
+        let mut train = Trainable::filled_default();
+        for (t, &f) in train.b1.iter_mut().zip(&base.b1) {
+            *t = c(f);
+        }
+        for (t, &f) in train
+            .head
+            .w
+            .as_flattened_mut()
+            .iter_mut()
+            .zip(base.w2.as_flattened())
+        {
+            *t = c(f);
+        }
+        for (t, &f) in train.head.b.iter_mut().zip(&base.b2) {
+            *t = c(f);
+        }
+        let mut s = seed.max(1);
+        for b in train.lora.b.as_flattened_mut() {
+            let k = (xorshift(&mut s) >> 10) as i32 - (1 << 21);
+            *b = c(k as f32 * (1.0 / 16_777_216.0));
+        }
+        let mut scale = [T::ZERO; HID];
+        for (t, &f) in scale.iter_mut().zip(&base.scale) {
+            *t = c(f);
+        }
+        LoraMlp {
+            q: base.q,
+            scale,
+            input_scale: c(base.input_scale),
+            train,
+        }
+    }
+
+    /// Readings → model input; `None` if any reading is NaN/±Inf.
+    fn input(&self, reading: &[f32; IN], sat: &mut Saturations) -> Option<[T; IN]> {
+        let mut x = [T::ZERO; IN];
+        for (x, &r) in x.iter_mut().zip(reading) {
+            *x = T::from_reading(r, sat)?.times(self.input_scale);
+        }
+        Some(x)
+    }
+
+    fn forward(&self, a: &mut Acts<T, IN, HID, OUT, R>, sat: &mut Saturations) {
+        let t = &self.train;
+        for (o, h) in a.h.iter_mut().enumerate() {
+            let row = &self.q[o * IN..(o + 1) * IN];
+            let mut acc = T::ACC_ZERO;
+            for (&q, &x) in row.iter().zip(&a.x) {
+                acc = T::mac_i8(acc, q as i8, x);
+            }
+            *h = T::finish_i8(acc, self.scale[o], t.b1[o], sat);
+        }
+        t.lora.down(&a.x, &mut a.u, sat);
+        t.lora.up_add(&a.u, &mut a.h, sat);
+        relu(&mut a.h);
+        t.head.forward(&a.h, &mut a.z, sat);
+    }
+
+    /// How many of the 8-bit `samples` (reading = byte value) are classified as their label.
+    pub fn correct(&self, samples: &[[u8; IN]], labels: &[u8], sat: &mut Saturations) -> usize {
+        let mut n = 0;
+        for (s, &l) in samples.iter().zip(labels) {
+            if self.predict(&s.map(|p| p as f32), sat) == Some(l as usize) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The predicted class for a reading (`None` for a non-finite reading).
+    pub fn predict(&self, reading: &[f32; IN], sat: &mut Saturations) -> Option<usize> {
+        let x = self.input(reading, sat)?;
+        let mut a = Acts {
+            x,
+            u: [T::ZERO; R],
+            h: [T::ZERO; HID],
+            z: [T::ZERO; OUT],
+        };
+        self.forward(&mut a, sat);
+        Some(argmax(&a.z))
+    }
+}
+
+/// Counters of a training run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TrainStats {
+    /// Samples seen (micro-steps).
+    pub samples: u32,
+    /// Parameter updates (every `k` samples).
+    pub updates: u32,
+    /// Samples on which Tiger's guard fired (non-finite reading or gradient).
+    pub guarded: u32,
+    /// Values clamped to the fixed-point range (0 in floats).
+    pub saturated: u32,
+}
+
+/// Fine-tunes a [`LoraMlp`] with Tiger, one sample per micro-step. `S` is the gradient
+/// scratch length: at least the largest trainable tensor (checked at compile time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trainer<
+    'a,
+    T: Num,
+    const IN: usize,
+    const HID: usize,
+    const OUT: usize,
+    const R: usize,
+    const S: usize,
+> {
+    /// The classifier being trained.
+    pub model: LoraMlp<'a, T, IN, HID, OUT, R>,
+    m: Trainable<T::Moment, IN, HID, OUT, R>,
+    tiger: Tiger,
+    t: u64,
+    scratch: [T; S],
+    /// Counters.
+    pub stats: TrainStats,
+}
+
+impl<
+        'a,
+        T: Num,
+        const IN: usize,
+        const HID: usize,
+        const OUT: usize,
+        const R: usize,
+        const S: usize,
+    > Trainer<'a, T, IN, HID, OUT, R, S>
+{
+    const SCRATCH_FITS: () = assert!(
+        S >= HID * OUT && S >= HID * R && S >= R * IN && S >= HID && S >= OUT,
+        "Trainer scratch S must hold the largest trainable tensor"
+    );
+
+    /// A trainer with zero momentum, starting at micro-step 1.
+    pub fn new(model: LoraMlp<'a, T, IN, HID, OUT, R>, tiger: Tiger) -> Self {
+        let () = Self::SCRATCH_FITS;
+        Trainer {
+            model,
+            m: Trainable::filled_default(),
+            tiger,
+            t: 1,
+            scratch: [T::ZERO; S],
+            stats: TrainStats::default(),
+        }
+    }
+
+    /// The momentum of every trainable tensor.
+    pub fn momentum(&self) -> &Trainable<T::Moment, IN, HID, OUT, R> {
+        &self.m
+    }
+
+    /// One pass over 8-bit `samples` (reading = byte value) in order, one micro-step each.
+    /// Stops at the first error (a label outside `0..OUT`).
+    pub fn train_bytes(&mut self, samples: &[[u8; IN]], labels: &[u8]) -> Result<(), NnError> {
+        for (s, &l) in samples.iter().zip(labels) {
+            self.train(&s.map(|p| p as f32), l as usize)?;
+        }
+        Ok(())
+    }
+
+    /// One sample: forward, backward, and one Tiger micro-step on every trainable tensor.
+    /// Returns what Tiger did (see the module docs for bad input).
+    pub fn train(&mut self, reading: &[f32; IN], label: usize) -> Result<TigerOutcome, NnError> {
+        if label >= OUT {
+            return Err(NnError::Label {
+                label,
+                classes: OUT,
+            });
+        }
+        let mut sat = Saturations::default();
+        let step = self.tiger.at(self.t);
+        self.t += 1;
+        self.stats.samples += 1;
+        let Some(x) = self.model.input(reading, &mut sat) else {
+            for p in self.model.train.tensors_mut() {
+                self.tiger.shrink_scalar(p);
+            }
+            self.stats.guarded += 1;
+            self.stats.saturated += sat.0;
+            return Ok(TigerOutcome::Guarded);
+        };
+        let mut a = Acts {
+            x,
+            u: [T::ZERO; R],
+            h: [T::ZERO; HID],
+            z: [T::ZERO; OUT],
+        };
+        self.model.forward(&mut a, &mut sat);
+        let mut dz = [T::ZERO; OUT];
+        softmax_cross_entropy(&a.z, label, &mut dz)?;
+        let t = &self.model.train;
+        let mut dh = [T::ZERO; HID];
+        t.head.backward_input(&dz, &mut dh, &mut sat);
+        relu_backward(&a.h, &mut dh);
+        let mut du = [T::ZERO; R];
+        t.lora.back_down(&dh, &mut du, &mut sat);
+        // One gradient at a time through the scratch, in `Trainable::tensors` order.
+        let pairs: [(&[T], &[T]); 5] = [
+            (&dz, &a.h),
+            (&dz, &[]),
+            (&dh, &[]),
+            (&dh, &a.u),
+            (&du, &a.x),
+        ];
+        let mut outcome = TigerOutcome::Accumulated;
+        let params = self.model.train.tensors_mut();
+        let moms = self.m.tensors_mut();
+        for ((p, m), (l, r)) in params.into_iter().zip(moms).zip(pairs) {
+            let g = &mut self.scratch[..p.len()];
+            if r.is_empty() {
+                g.copy_from_slice(l);
+            } else {
+                outer_flat(l, r, g);
+            }
+            // Lengths agree by construction (same `Trainable` shape), so this cannot fail.
+            outcome = T::tiger_step(&self.tiger, step, p, g, m).map_err(NnError::Step)?;
+        }
+        match outcome {
+            TigerOutcome::Updated => self.stats.updates += 1,
+            TigerOutcome::Guarded => self.stats.guarded += 1,
+            TigerOutcome::Accumulated => {}
+        }
+        self.stats.saturated += sat.0;
+        Ok(outcome)
+    }
+}

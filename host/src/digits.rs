@@ -1,0 +1,364 @@
+//! The on-device fine-tuning demo on the host side: the UCI digits (shipped in
+//! `host/data/`), its fixed split, the device's shift, pretraining the base classifier with
+//! Tiger, int8 quantization into the model blob, and the host run of the device's
+//! fine-tuning (the reference the firmware must reproduce).
+
+use flate2::read::GzDecoder;
+use margay::nn::{
+    relu, relu_backward, softmax_cross_entropy, BaseModel, Dense, LoraMlp, Num, Saturations,
+    Trainer,
+};
+use margay::optim::{LrMode, TigerConfig, WarmupCosine};
+use margay::quant::quantize_rows;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Pixels per image.
+pub const IN: usize = 64;
+/// Hidden units.
+pub const HID: usize = 32;
+/// Classes.
+pub const OUT: usize = 10;
+/// LoRA rank on the device.
+pub const RANK: usize = 8;
+/// The trainer's gradient scratch (the largest trainable tensor: B, RANK×IN).
+pub const SCRATCH: usize = RANK * IN;
+/// Passes over the device stream.
+pub const EPOCHS: usize = 8;
+/// The adapter's seed.
+pub const SEED: u32 = 0x5eed_0001;
+/// The model blob's length.
+pub const BLOB_LEN: usize = BaseModel::<IN, HID, OUT>::LEN;
+
+/// The device-side trainer in format `T`.
+pub type DeviceTrainer<'a, T> = Trainer<'a, T, IN, HID, OUT, RANK, SCRATCH>;
+
+/// Tiger on the device: lr 2e-3 (absolute: A starts at 0, where a parameter-scale rate
+/// would never move it), β = 0.965, k = 8 samples per update, λ = 0.01.
+pub fn device_tiger() -> TigerConfig {
+    TigerConfig {
+        accumulation: 8,
+        ..TigerConfig::new(2e-3)
+    }
+}
+
+/// The shipped data set, relative to this crate.
+pub fn data_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/digits.csv.gz")
+}
+
+/// Labelled 8-bit images.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Samples {
+    /// Pixels 0..16, row-major 8×8.
+    pub x: Vec<[u8; IN]>,
+    /// Labels 0..9.
+    pub y: Vec<u8>,
+}
+
+impl Samples {
+    fn push(&mut self, x: [u8; IN], y: u8) {
+        self.x.push(x);
+        self.y.push(y);
+    }
+
+    /// The same images as the device's mirrored sensor reads them.
+    pub fn mirrored(&self) -> Samples {
+        Samples {
+            x: self.x.iter().map(mirror).collect(),
+            y: self.y.clone(),
+        }
+    }
+}
+
+/// The device's shift: column `c` reads column `7 − c`.
+pub fn mirror(img: &[u8; IN]) -> [u8; IN] {
+    core::array::from_fn(|i| img[(i / 8) * 8 + 7 - i % 8])
+}
+
+/// The fixed split (see `host/data/README.md`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Split {
+    /// Host pretraining rows (clean).
+    pub train: Samples,
+    /// Device stream rows (clean; the device sees them mirrored).
+    pub stream: Samples,
+    /// Held-out rows (clean).
+    pub test: Samples,
+}
+
+/// Reads `digits.csv.gz` and splits it; errors name the file and the fix.
+pub fn load(path: &Path) -> Result<Split, String> {
+    let fix = "it ships in host/data/ (restore it with `git checkout host/data/digits.csv.gz`)";
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}; {fix}", path.display()))?;
+    let mut text = String::new();
+    GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{}: not a readable gzip CSV ({e}); {fix}", path.display()))?;
+    let mut split = Split::default();
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let bad = |why: &str| format!("{}: row {}: {why}; {fix}", path.display(), i + 1);
+        let vals: Vec<u8> = line
+            .split(',')
+            .map(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| (0.0..=16.0).contains(v) && v.fract() == 0.0)
+            })
+            .map(|v| v.map(|v| v as u8))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("a value is not an integer in 0..=16"))?;
+        if vals.len() != IN + 1 || vals[IN] > 9 {
+            return Err(bad("expected 64 pixels and a label 0..9"));
+        }
+        let x: [u8; IN] = vals[..IN].try_into().unwrap();
+        match i % 10 {
+            0..=5 => split.train.push(x, vals[IN]),
+            6 | 7 => split.stream.push(x, vals[IN]),
+            _ => split.test.push(x, vals[IN]),
+        }
+    }
+    if split.test.x.is_empty() {
+        return Err(format!("{}: no rows; {fix}", path.display()));
+    }
+    Ok(split)
+}
+
+fn xorshift(s: &mut u32) -> u32 {
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    *s
+}
+
+/// What pretraining produced.
+#[derive(Debug, Clone)]
+pub struct Pretrained {
+    /// The blob bytes.
+    pub blob: Vec<u8>,
+    /// Accuracy of the f32 model on the clean held-out rows.
+    pub f32_test: f64,
+    /// Accuracy of the int8 base (the blob) on the clean held-out rows.
+    pub int8_test: f64,
+    /// Mean training loss of the last epoch.
+    pub last_loss: f64,
+}
+
+/// Pretraining epochs over the clean training rows.
+pub const PRETRAIN_EPOCHS: usize = 60;
+
+/// Pretrains `64 → 32 → 10` on the clean rows with Tiger (k = 16 samples per update,
+/// parameter-scale lr for the matrices, half the lr and no decay for biases), then
+/// quantizes the first layer to int8 with per-row scales. Deterministic: the same bytes on
+/// every run.
+pub fn pretrain(split: &Split, mut progress: impl FnMut(usize, f64)) -> Pretrained {
+    let mut seed = 0x0dd1_9175u32;
+    let mut uniform = |fan_in: usize| {
+        let k = (xorshift(&mut seed) >> 8) as f32 / 16_777_216.0 * 2.0 - 1.0;
+        k / (fan_in as f32).sqrt()
+    };
+    let mut l1 = Dense::<f32, IN, HID>::zeroed();
+    let mut l2 = Dense::<f32, HID, OUT>::zeroed();
+    l1.w.as_flattened_mut()
+        .iter_mut()
+        .for_each(|w| *w = uniform(IN));
+    l2.w.as_flattened_mut()
+        .iter_mut()
+        .for_each(|w| *w = uniform(HID));
+    let k = 16;
+    let matrix = TigerConfig {
+        accumulation: k,
+        lr_mode: LrMode::Rms,
+        ..TigerConfig::new(2e-3)
+    }
+    .build()
+    .expect("valid Tiger config");
+    let bias = TigerConfig {
+        accumulation: k,
+        lr_scale: 0.5,
+        weight_decay: 0.0,
+        ..TigerConfig::new(1e-2)
+    }
+    .build()
+    .expect("valid Tiger config");
+    let mut m1 = Dense::<f32, IN, HID>::zeroed();
+    let mut m2 = Dense::<f32, HID, OUT>::zeroed();
+    let (mut g1, mut g2) = (
+        Dense::<f32, IN, HID>::zeroed(),
+        Dense::<f32, HID, OUT>::zeroed(),
+    );
+    let n = split.train.x.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    let total = (PRETRAIN_EPOCHS * n) as u64;
+    let schedule = WarmupCosine::new(total / 20, total, 0.0).expect("valid schedule");
+    let mut t = 1u64;
+    let mut last_loss = 0.0;
+    let mut sat = Saturations::default();
+    for epoch in 0..PRETRAIN_EPOCHS {
+        for i in (1..n).rev() {
+            order.swap(i, xorshift(&mut seed) as usize % (i + 1));
+        }
+        let mut loss = 0.0;
+        for &i in &order {
+            let x = split.train.x[i].map(|p| p as f32 / 16.0);
+            let mut h = [0.0; HID];
+            l1.forward(&x, &mut h, &mut sat);
+            relu(&mut h);
+            let mut z = [0.0; OUT];
+            l2.forward(&h, &mut z, &mut sat);
+            let mut dz = [0.0; OUT];
+            let p =
+                softmax_cross_entropy(&z, split.train.y[i] as usize, &mut dz).expect("label < 10");
+            loss += -(p.p_label.max(1e-30) as f64).ln();
+            let mut dh = [0.0; HID];
+            l2.backward_input(&dz, &mut dh, &mut sat);
+            relu_backward(&h, &mut dh);
+            Dense::weight_grad(&dz, &h, &mut g2.w);
+            Dense::weight_grad(&dh, &x, &mut g1.w);
+            let s = matrix.at_scheduled(t, &schedule);
+            matrix
+                .step(
+                    s,
+                    l2.w.as_flattened_mut(),
+                    g2.w.as_flattened(),
+                    m2.w.as_flattened_mut(),
+                )
+                .unwrap();
+            matrix
+                .step(
+                    s,
+                    l1.w.as_flattened_mut(),
+                    g1.w.as_flattened(),
+                    m1.w.as_flattened_mut(),
+                )
+                .unwrap();
+            let s = bias.at_scheduled(t, &schedule);
+            bias.step(s, &mut l2.b, &dz, &mut m2.b).unwrap();
+            bias.step(s, &mut l1.b, &dh, &mut m1.b).unwrap();
+            t += 1;
+        }
+        last_loss = loss / n as f64;
+        progress(epoch, last_loss);
+    }
+    let acc_f32 = {
+        let mut ok = 0;
+        for (x, &y) in split.test.x.iter().zip(&split.test.y) {
+            let x = x.map(|p| p as f32 / 16.0);
+            let mut h = [0.0; HID];
+            l1.forward(&x, &mut h, &mut sat);
+            relu(&mut h);
+            let mut z = [0.0; OUT];
+            l2.forward(&h, &mut z, &mut sat);
+            ok += (margay::nn::argmax(&z) == y as usize) as usize;
+        }
+        ok as f64 / split.test.x.len() as f64
+    };
+    let mut q = [0i8; HID * IN];
+    let mut scale = [0.0f32; HID];
+    quantize_rows(l1.w.as_flattened(), IN, &mut q, &mut scale).expect("finite weights");
+    let qb: Vec<u8> = q.iter().map(|&v| v as u8).collect();
+    let base = BaseModel::<IN, HID, OUT> {
+        q: &qb,
+        scale,
+        b1: l1.b,
+        w2: l2.w,
+        b2: l2.b,
+        input_scale: 1.0 / 16.0,
+    };
+    let mut blob = vec![0u8; BLOB_LEN];
+    base.encode(&mut blob).expect("blob length");
+    let int8_test = base_accuracy::<f32>(&base, &split.test);
+    Pretrained {
+        blob,
+        f32_test: acc_f32,
+        int8_test,
+        last_loss,
+    }
+}
+
+/// Accuracy of the blob's model with a fresh adapter (A = 0: the base itself) on `s`.
+pub fn base_accuracy<T: Num>(base: &BaseModel<IN, HID, OUT>, s: &Samples) -> f64 {
+    let model = LoraMlp::<T, IN, HID, OUT, RANK>::new(base, SEED);
+    model.correct(&s.x, &s.y, &mut Saturations::default()) as f64 / s.x.len() as f64
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file beside it, then a rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            format!(
+                "{}: cannot write ({e}); check the directory exists and is writable",
+                path.display()
+            )
+        })
+}
+
+/// Reads and verifies a blob file; errors name the file and the fix.
+pub fn read_blob(path: &Path) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        format!(
+            "{}: {e}; write it with `cargo run --release -p margay-host -- digits pretrain`",
+            path.display()
+        )
+    })?;
+    BaseModel::<IN, HID, OUT>::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(bytes)
+}
+
+/// The device run's glitches. After the first pass over the stream it trains on one sample
+/// whose sensor returned NaN (Tiger's guard fires); after training it classifies one whose
+/// reading is 1,000 on every pixel (beyond I8F24's ±128 once it reaches the hidden layer:
+/// it saturates and is counted on the M0).
+pub const NAN_READING: f32 = f32::NAN;
+/// See [`NAN_READING`].
+pub const HUGE_READING: f32 = 1000.0;
+
+/// What a fine-tuning run measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Report {
+    /// Held-out samples classified correctly before fine-tuning.
+    pub before: usize,
+    /// … and after.
+    pub after: usize,
+    /// Held-out samples.
+    pub total: usize,
+    /// Trainer counters.
+    pub stats: margay::nn::TrainStats,
+    /// Fingerprint of the trained tensors.
+    pub fingerprint: u32,
+}
+
+/// The device's fine-tuning run in format `T`, exactly as the firmware does it: accuracy on
+/// the mirrored held-out rows, `EPOCHS` passes over the mirrored stream (the glitches after
+/// the first), accuracy again. Returns the report and the trainer.
+pub fn finetune<'a, T: Num>(
+    base: &BaseModel<'a, IN, HID, OUT>,
+    stream: &Samples,
+    test: &Samples,
+) -> (Report, DeviceTrainer<'a, T>) {
+    let mut sat = Saturations::default();
+    let model = LoraMlp::<T, IN, HID, OUT, RANK>::new(base, SEED);
+    let before = model.correct(&test.x, &test.y, &mut sat);
+    let tiger = device_tiger().build().expect("valid Tiger config");
+    let mut tr = DeviceTrainer::<T>::new(model, tiger);
+    for epoch in 0..EPOCHS {
+        tr.train_bytes(&stream.x, &stream.y).expect("labels < 10");
+        if epoch == 0 {
+            tr.train(&[NAN_READING; IN], 0).expect("label 0");
+        }
+    }
+    let after = tr.model.correct(&test.x, &test.y, &mut sat);
+    tr.model.predict(&[HUGE_READING; IN], &mut sat);
+    tr.stats.saturated += sat.0;
+    let report = Report {
+        before,
+        after,
+        total: test.x.len(),
+        stats: tr.stats,
+        fingerprint: tr.model.train.fingerprint(),
+    };
+    (report, tr)
+}

@@ -100,4 +100,98 @@ fn main() {
     }
     host.push_str("];\n");
     std::fs::write(out.join("host_words.rs"), host).unwrap();
+
+    digits(&out, &target);
+}
+
+/// The digits demo: the device's data (mirrored stream and held-out rows) as flash arrays,
+/// the model blob (or a corrupted copy with `--features corrupt-blob`), and the host's run of
+/// the same fine-tuning in the same format, which the firmware must reproduce bit for bit.
+fn digits(out: &std::path::Path, target: &str) {
+    use margay::nn::BaseModel;
+    use margay::quant::I8F24;
+    use margay_host::digits as d;
+
+    println!("cargo::rustc-check-cfg=cfg(fixed_point)");
+    let fixed = target.starts_with("thumbv6m");
+    if fixed {
+        println!("cargo:rustc-cfg=fixed_point");
+    }
+    let data = d::data_path();
+    println!("cargo:rerun-if-changed={}", data.display());
+    let split = d::load(&data).unwrap_or_else(|e| panic!("{e}"));
+    let blob_path = std::path::PathBuf::from("model/digits.mgyb");
+    println!("cargo:rerun-if-changed={}", blob_path.display());
+    let mut blob = d::read_blob(&blob_path).unwrap_or_else(|e| panic!("{e}"));
+    let base = BaseModel::parse(&blob).unwrap();
+    let (stream, test) = (split.stream.mirrored(), split.test.mirrored());
+    let report = if fixed {
+        d::finetune::<I8F24>(&base, &stream, &test).0
+    } else {
+        d::finetune::<f32>(&base, &stream, &test).0
+    };
+    let rows = |s: &d::Samples| {
+        s.x.iter()
+            .map(|r| format!("{r:?}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let t = d::device_tiger();
+    let mut code = String::new();
+    writeln!(code, "pub const IN: usize = {};", d::IN).unwrap();
+    writeln!(code, "pub const HID: usize = {};", d::HID).unwrap();
+    writeln!(code, "pub const OUT: usize = {};", d::OUT).unwrap();
+    writeln!(code, "pub const RANK: usize = {};", d::RANK).unwrap();
+    writeln!(code, "pub const SCRATCH: usize = {};", d::SCRATCH).unwrap();
+    writeln!(code, "pub const EPOCHS: usize = {};", d::EPOCHS).unwrap();
+    writeln!(code, "pub const SEED: u32 = {:#x};", d::SEED).unwrap();
+    writeln!(code, "pub const LR: f32 = {};", f(t.lr)).unwrap();
+    writeln!(code, "pub const ACCUMULATION: u32 = {};", t.accumulation).unwrap();
+    writeln!(
+        code,
+        "pub const HUGE_READING: f32 = {};",
+        f(d::HUGE_READING)
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "pub static STREAM_X: [[u8; IN]; {}] = [{}];",
+        stream.x.len(),
+        rows(&stream)
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "pub static STREAM_Y: [u8; {}] = {:?};",
+        stream.y.len(),
+        stream.y
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "pub static TEST_X: [[u8; IN]; {}] = [{}];",
+        test.x.len(),
+        rows(&test)
+    )
+    .unwrap();
+    writeln!(
+        code,
+        "pub static TEST_Y: [u8; {}] = {:?};",
+        test.y.len(),
+        test.y
+    )
+    .unwrap();
+    let s = report.stats;
+    writeln!(
+        code,
+        "pub const HOST: Host = Host {{ before: {}, after: {}, samples: {}, updates: {}, guarded: {}, saturated: {}, fingerprint: {:#x} }};",
+        report.before, report.after, s.samples, s.updates, s.guarded, s.saturated, report.fingerprint
+    )
+    .unwrap();
+    std::fs::write(out.join("digits_data.rs"), code).unwrap();
+    if std::env::var_os("CARGO_FEATURE_CORRUPT_BLOB").is_some() {
+        let mid = blob.len() / 2;
+        blob[mid] ^= 0x10;
+    }
+    std::fs::write(out.join("digits.mgyb"), blob).unwrap();
 }

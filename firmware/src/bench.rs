@@ -4,6 +4,7 @@
 //! `tools/qemu-insncount.c` prints the instruction count at every call, so a region's cost
 //! is the difference (`insncount.sh` does the arithmetic).
 
+use crate::rt::bench_mark;
 use crate::scenarios::Must;
 use half::bf16;
 use margay::optim::{AdamWConfig, GradHealth, LionConfig, TigerConfig};
@@ -20,13 +21,6 @@ pub const N: usize = 256;
 pub const ROPE_DIM: usize = 32;
 /// Rows per RoPE region (`ROPE_ROWS · ROPE_DIM` elements).
 pub const ROPE_ROWS: usize = 8;
-
-/// The plugin's marker: never inlined, so its address is a stable breakpoint.
-#[no_mangle]
-#[inline(never)]
-pub extern "C" fn bench_mark(id: u32) {
-    core::hint::black_box(id);
-}
 
 struct Buffers {
     p: [f32; N],
@@ -141,45 +135,5 @@ pub fn run() {
         "bench: {=usize} elements per region, checksum {=u32:#010x}",
         N,
         checksum
-    );
-}
-
-extern "C" {
-    static __sidata: u32;
-    static __sdata: u32;
-    static __edata: u32;
-    static __sbss: u32;
-    static __ebss: u32;
-    static _stack_start: u32;
-    static _stack_end: u32;
-}
-
-fn addr(s: &'static u32) -> usize {
-    s as *const u32 as usize
-}
-
-/// Prints flash and static RAM use from the linker symbols, and the stack high-water
-/// mark measured over the painted stack (cortex-m-rt `paint-stack`).
-pub fn report_memory() {
-    // SAFETY: only the addresses of linker symbols are taken; the stack words read lie in
-    // [_stack_end, _stack_start), which the linker reserves for the stack and cortex-m-rt
-    // painted with 0xCCCCCCCC at reset.
-    let (flash, statics, stack_size, used) = unsafe {
-        let sidata = addr(&__sidata);
-        let data = addr(&__edata) - addr(&__sdata);
-        let bss = addr(&__ebss) - addr(&__sbss);
-        let (end, start) = (addr(&_stack_end), addr(&_stack_start));
-        let mut p = end;
-        while p < start && core::ptr::read_volatile(p as *const u32) == 0xCCCC_CCCC {
-            p += 4;
-        }
-        (sidata + data, data + bss, start - end, start - p)
-    };
-    defmt::println!("flash used: {=usize} bytes", flash);
-    defmt::println!(
-        "RAM: {=usize} bytes static, stack high-water {=usize} of {=usize} bytes",
-        statics,
-        used,
-        stack_size
     );
 }

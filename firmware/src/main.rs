@@ -6,14 +6,16 @@
 #![no_main]
 
 use cortex_m as _;
-use cortex_m_rt::{entry, exception, ExceptionFrame};
-use cortex_m_semihosting::debug;
+use cortex_m_rt::entry;
 use defmt_semihosting as _;
 use margay::optim::{AdamWConfig, LionConfig, LrMode, TigerConfig};
 
 mod bench;
 mod kernels;
+mod rt;
 mod scenarios;
+
+use rt::exit;
 
 use scenarios::SCENARIOS;
 include!(concat!(env!("OUT_DIR"), "/host_words.rs"));
@@ -216,7 +218,7 @@ fn main() -> ! {
         tally.in_tolerance
     );
     bench::run();
-    bench::report_memory();
+    rt::report_memory();
     defmt::println!(
         "firmware {=str}: {=u32} passed, {=u32} failed",
         core,
@@ -224,31 +226,4 @@ fn main() -> ! {
         failed
     );
     exit(failed == 0)
-}
-
-fn exit(ok: bool) -> ! {
-    debug::exit(if ok {
-        debug::EXIT_SUCCESS
-    } else {
-        debug::EXIT_FAILURE
-    });
-    #[allow(clippy::empty_loop)]
-    loop {}
-}
-
-#[exception]
-unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
-    defmt::error!("HardFault at pc={=u32:#010x}", ef.pc());
-    exit(false)
-}
-
-#[defmt::panic_handler]
-fn defmt_panic() -> ! {
-    exit(false)
-}
-
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    defmt::error!("panic");
-    exit(false)
 }

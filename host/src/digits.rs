@@ -5,8 +5,8 @@
 
 use flate2::read::GzDecoder;
 use margay::nn::{
-    relu, relu_backward, softmax_cross_entropy, BaseModel, Dense, LoraMlp, Num, Saturations,
-    Trainer,
+    relu, relu_backward, softmax_cross_entropy, BaseModel, BaseParts, Dense, LoraMlp, Num,
+    Saturations, Trainer,
 };
 use margay::optim::{LrMode, TigerConfig, WarmupCosine};
 use margay::quant::quantize_rows;
@@ -258,16 +258,17 @@ pub fn pretrain(split: &Split, mut progress: impl FnMut(usize, f64)) -> Pretrain
     let mut scale = [0.0f32; HID];
     quantize_rows(l1.w.as_flattened(), IN, &mut q, &mut scale).expect("finite weights");
     let qb: Vec<u8> = q.iter().map(|&v| v as u8).collect();
-    let base = BaseModel::<IN, HID, OUT> {
+    let parts = BaseParts::<IN, HID, OUT> {
         q: &qb,
-        scale,
-        b1: l1.b,
-        w2: l2.w,
-        b2: l2.b,
+        scale: &scale,
+        b1: &l1.b,
+        w2: &l2.w,
+        b2: &l2.b,
         input_scale: 1.0 / 16.0,
     };
     let mut blob = vec![0u8; BLOB_LEN];
-    base.encode(&mut blob).expect("blob length");
+    BaseModel::encode(&parts, &mut blob).expect("blob length");
+    let base = BaseModel::<IN, HID, OUT>::parse(&blob).expect("a blob just written");
     let int8_test = base_accuracy::<f32>(&base, &split.test);
     Pretrained {
         blob,
@@ -340,14 +341,14 @@ pub fn finetune<'a, T: Num>(
     test: &Samples,
 ) -> (Report, DeviceTrainer<'a, T>) {
     let mut sat = Saturations::default();
-    let model = LoraMlp::<T, IN, HID, OUT, RANK>::new(base, SEED);
-    let before = model.correct(&test.x, &test.y, &mut sat);
+    let mut tr = DeviceTrainer::<T>::new(base, SEED);
+    let before = tr.model.correct(&test.x, &test.y, &mut sat);
     let tiger = device_tiger().build().expect("valid Tiger config");
-    let mut tr = DeviceTrainer::<T>::new(model, tiger);
     for epoch in 0..EPOCHS {
-        tr.train_bytes(&stream.x, &stream.y).expect("labels < 10");
+        tr.train_bytes(&tiger, &stream.x, &stream.y)
+            .expect("labels < 10");
         if epoch == 0 {
-            tr.train(&[NAN_READING; IN], 0).expect("label 0");
+            tr.train(&tiger, &[NAN_READING; IN], 0).expect("label 0");
         }
     }
     let after = tr.model.correct(&test.x, &test.y, &mut sat);

@@ -111,19 +111,26 @@ impl fmt::Display for BlobError {
     }
 }
 
-/// A pretrained `IN → HID → OUT` classifier: int8 base layer (borrowed) and f32 the rest.
+/// A verified blob of a pretrained `IN → HID → OUT` classifier: a view over its bytes
+/// (nothing is copied, so on a microcontroller the whole model stays in flash).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BaseModel<'a, const IN: usize, const HID: usize, const OUT: usize> {
+    bytes: &'a [u8],
+}
+
+/// The parts of a blob, for [`BaseModel::encode`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BaseParts<'a, const IN: usize, const HID: usize, const OUT: usize> {
     /// Base weights as int8 bytes, `HID·IN`, row-major.
     pub q: &'a [u8],
-    /// Per-row scales.
-    pub scale: [f32; HID],
+    /// Per-row scales (weight = q·scale).
+    pub scale: &'a [f32; HID],
     /// Hidden biases.
-    pub b1: [f32; HID],
+    pub b1: &'a [f32; HID],
     /// Head weights, one row per class.
-    pub w2: [[f32; HID]; OUT],
+    pub w2: &'a [[f32; HID]; OUT],
     /// Head biases.
-    pub b2: [f32; OUT],
+    pub b2: &'a [f32; OUT],
     /// Reading → model input factor (1/16 for 0..16 pixels).
     pub input_scale: f32,
 }
@@ -132,21 +139,18 @@ fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
 }
 
-fn f32s<const N: usize>(b: &[u8], at: &mut usize, out: &mut [f32; N]) -> Result<(), BlobError> {
-    for x in out.iter_mut() {
-        let v = f32::from_le_bytes([b[*at], b[*at + 1], b[*at + 2], b[*at + 3]]);
-        if !v.is_finite() {
-            return Err(BlobError::NonFinite { offset: *at });
-        }
-        *x = v;
-        *at += 4;
-    }
-    Ok(())
+fn f32_at(b: &[u8], at: usize) -> f32 {
+    f32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 impl<'a, const IN: usize, const HID: usize, const OUT: usize> BaseModel<'a, IN, HID, OUT> {
     /// The blob length for this shape.
     pub const LEN: usize = blob_len(IN, HID, OUT);
+    const Q: usize = HEADER;
+    const SCALE: usize = HEADER + HID * IN;
+    const B1: usize = Self::SCALE + 4 * HID;
+    const W2: usize = Self::B1 + 4 * HID;
+    const B2: usize = Self::W2 + 4 * HID * OUT;
 
     /// Reads and verifies a version-1 blob (see the module docs for the order of checks).
     pub fn parse(b: &'a [u8]) -> Result<Self, BlobError> {
@@ -181,40 +185,52 @@ impl<'a, const IN: usize, const HID: usize, const OUT: usize> BaseModel<'a, IN, 
         if stored != computed {
             return Err(BlobError::Checksum { stored, computed });
         }
-        let mut input_scale = [0.0f32; 1];
-        let mut at = 12;
-        f32s(b, &mut at, &mut input_scale)?;
-        let q = &b[at..at + HID * IN];
-        at += HID * IN;
-        let mut m = BaseModel {
-            q,
-            scale: [0.0; HID],
-            b1: [0.0; HID],
-            w2: [[0.0; HID]; OUT],
-            b2: [0.0; OUT],
-            input_scale: input_scale[0],
-        };
-        f32s(b, &mut at, &mut m.scale)?;
-        f32s(b, &mut at, &mut m.b1)?;
-        for row in m.w2.iter_mut() {
-            f32s(b, &mut at, row)?;
+        let floats = core::iter::once(12).chain((Self::SCALE..end).step_by(4));
+        for at in floats {
+            if !f32_at(b, at).is_finite() {
+                return Err(BlobError::NonFinite { offset: at });
+            }
         }
-        f32s(b, &mut at, &mut m.b2)?;
-        Ok(m)
+        Ok(BaseModel { bytes: b })
     }
 
-    /// Writes the blob into `out` (exactly [`Self::LEN`] bytes, else an error and nothing
-    /// written); `q` must hold `HID·IN` bytes.
-    pub fn encode(&self, out: &mut [u8]) -> Result<(), BlobError> {
+    /// The int8 base weights (as bytes), `HID·IN`, row-major.
+    pub fn q(&self) -> &'a [u8] {
+        &self.bytes[Self::Q..Self::SCALE]
+    }
+    /// Row `o`'s scale.
+    pub fn scale(&self, o: usize) -> f32 {
+        f32_at(self.bytes, Self::SCALE + 4 * o)
+    }
+    /// Hidden bias `o`.
+    pub fn b1(&self, o: usize) -> f32 {
+        f32_at(self.bytes, Self::B1 + 4 * o)
+    }
+    /// Head weight from hidden unit `i` to class `o`.
+    pub fn w2(&self, o: usize, i: usize) -> f32 {
+        f32_at(self.bytes, Self::W2 + 4 * (o * HID + i))
+    }
+    /// Head bias `o`.
+    pub fn b2(&self, o: usize) -> f32 {
+        f32_at(self.bytes, Self::B2 + 4 * o)
+    }
+    /// Reading → model input factor.
+    pub fn input_scale(&self) -> f32 {
+        f32_at(self.bytes, 12)
+    }
+
+    /// Writes a blob of `parts` into `out` (exactly [`Self::LEN`] bytes, else an error and
+    /// nothing written; `parts.q` must hold `HID·IN` bytes).
+    pub fn encode(parts: &BaseParts<'_, IN, HID, OUT>, out: &mut [u8]) -> Result<(), BlobError> {
         if out.len() != Self::LEN {
             return Err(BlobError::Length {
                 len: out.len(),
                 expected: Self::LEN,
             });
         }
-        if self.q.len() != HID * IN {
+        if parts.q.len() != HID * IN {
             return Err(BlobError::Length {
-                len: self.q.len(),
+                len: parts.q.len(),
                 expected: HID * IN,
             });
         }
@@ -223,16 +239,15 @@ impl<'a, const IN: usize, const HID: usize, const OUT: usize> BaseModel<'a, IN, 
         out[6..8].copy_from_slice(&(IN as u16).to_le_bytes());
         out[8..10].copy_from_slice(&(HID as u16).to_le_bytes());
         out[10..12].copy_from_slice(&(OUT as u16).to_le_bytes());
-        out[12..16].copy_from_slice(&self.input_scale.to_le_bytes());
-        let mut at = HEADER;
-        out[at..at + HID * IN].copy_from_slice(self.q);
-        at += HID * IN;
-        let floats = self
+        out[12..16].copy_from_slice(&parts.input_scale.to_le_bytes());
+        out[Self::Q..Self::SCALE].copy_from_slice(parts.q);
+        let mut at = Self::SCALE;
+        let floats = parts
             .scale
             .iter()
-            .chain(&self.b1)
-            .chain(self.w2.as_flattened())
-            .chain(&self.b2);
+            .chain(parts.b1)
+            .chain(parts.w2.as_flattened())
+            .chain(parts.b2);
         for x in floats {
             out[at..at + 4].copy_from_slice(&x.to_le_bytes());
             at += 4;

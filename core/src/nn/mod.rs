@@ -21,7 +21,7 @@ mod loss;
 mod model;
 mod num;
 
-pub use blob::{blob_len, fnv1a32, BaseModel, BlobError, MAGIC, VERSION};
+pub use blob::{blob_len, fnv1a32, BaseModel, BaseParts, BlobError, MAGIC, VERSION};
 pub use dense::{outer, relu, relu_backward, Dense};
 pub use lora::Lora;
 pub use loss::{argmax, softmax_cross_entropy, Prediction};

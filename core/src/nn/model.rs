@@ -37,12 +37,11 @@ pub struct Trainable<X, const IN: usize, const HID: usize, const OUT: usize, con
     pub head: Dense<X, HID, OUT>,
 }
 
-impl<X: Copy + Default, const IN: usize, const HID: usize, const OUT: usize, const R: usize>
+impl<X: Copy, const IN: usize, const HID: usize, const OUT: usize, const R: usize>
     Trainable<X, IN, HID, OUT, R>
 {
-    /// Every value `X::default()`.
-    pub fn filled_default() -> Self {
-        let z = X::default();
+    /// Every value `z`.
+    pub const fn splat(z: X) -> Self {
         Trainable {
             b1: [z; HID],
             lora: Lora {
@@ -126,42 +125,55 @@ struct Acts<T, const IN: usize, const HID: usize, const OUT: usize, const R: usi
 impl<'a, T: Num, const IN: usize, const HID: usize, const OUT: usize, const R: usize>
     LoraMlp<'a, T, IN, HID, OUT, R>
 {
-    /// The classifier from a parsed blob, floats converted to `T` (nearest), `A = 0` and `B`
-    /// filled from `seed` with values uniform on [−1/8, 1/8) in steps of 2⁻²⁴ (exact in f32
-    /// and in I8F24, so every format starts from the same adapter).
+    /// A classifier with no base (every value 0): a placeholder for a `static`, to be
+    /// [`LoraMlp::load`]ed in place.
+    pub const fn empty() -> Self {
+        LoraMlp {
+            q: &[],
+            scale: [T::ZERO; HID],
+            input_scale: T::ZERO,
+            train: Trainable::splat(T::ZERO),
+        }
+    }
+
+    /// The classifier from a parsed blob (see [`LoraMlp::load`]).
     pub fn new(base: &BaseModel<'a, IN, HID, OUT>, seed: u32) -> Self {
+        let mut m = Self::empty();
+        m.load(base, seed);
+        m
+    }
+
+    /// Loads a parsed blob in place (no temporary copy: what a microcontroller wants):
+    /// floats converted to `T` (nearest), `A = 0` and `B` filled from `seed` with values
+    /// uniform on [−1/8, 1/8) in steps of 2⁻²⁴ (exact in f32 and in I8F24, so every format
+    /// starts from the same adapter).
+    pub fn load(&mut self, base: &BaseModel<'a, IN, HID, OUT>, seed: u32) {
         let c = T::from_f32;
-        let mut train = Trainable::filled_default();
-        for (t, &f) in train.b1.iter_mut().zip(&base.b1) {
-            *t = c(f);
+        let train = &mut self.train;
+        for a in train.lora.a.as_flattened_mut() {
+            *a = T::ZERO;
         }
-        for (t, &f) in train
-            .head
-            .w
-            .as_flattened_mut()
-            .iter_mut()
-            .zip(base.w2.as_flattened())
-        {
-            *t = c(f);
+        for (o, t) in train.b1.iter_mut().enumerate() {
+            *t = c(base.b1(o));
         }
-        for (t, &f) in train.head.b.iter_mut().zip(&base.b2) {
-            *t = c(f);
+        for (o, row) in train.head.w.iter_mut().enumerate() {
+            for (i, t) in row.iter_mut().enumerate() {
+                *t = c(base.w2(o, i));
+            }
+        }
+        for (o, t) in train.head.b.iter_mut().enumerate() {
+            *t = c(base.b2(o));
         }
         let mut s = seed.max(1);
         for b in train.lora.b.as_flattened_mut() {
             let k = (xorshift(&mut s) >> 10) as i32 - (1 << 21);
             *b = c(k as f32 * (1.0 / 16_777_216.0));
         }
-        let mut scale = [T::ZERO; HID];
-        for (t, &f) in scale.iter_mut().zip(&base.scale) {
-            *t = c(f);
+        for (o, t) in self.scale.iter_mut().enumerate() {
+            *t = c(base.scale(o));
         }
-        LoraMlp {
-            q: base.q,
-            scale,
-            input_scale: c(base.input_scale),
-            train,
-        }
+        self.q = base.q();
+        self.input_scale = c(base.input_scale());
     }
 
     /// Readings → model input; `None` if any reading is NaN/±Inf.
@@ -228,8 +240,10 @@ pub struct TrainStats {
     pub saturated: u32,
 }
 
-/// Fine-tunes a [`LoraMlp`] with Tiger, one sample per micro-step. `S` is the gradient
-/// scratch length: at least the largest trainable tensor (checked at compile time).
+/// Fine-tunes a [`LoraMlp`] with Tiger, one sample per micro-step: the training state
+/// (model, momentum, step, scratch); the validated [`Tiger`] is passed to each step. `S` is
+/// the gradient scratch length: at least the largest trainable tensor (checked at compile
+/// time).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trainer<
     'a,
@@ -243,7 +257,6 @@ pub struct Trainer<
     /// The classifier being trained.
     pub model: LoraMlp<'a, T, IN, HID, OUT, R>,
     m: Trainable<T::Moment, IN, HID, OUT, R>,
-    tiger: Tiger,
     t: u64,
     scratch: [T; S],
     /// Counters.
@@ -265,17 +278,39 @@ impl<
         "Trainer scratch S must hold the largest trainable tensor"
     );
 
-    /// A trainer with zero momentum, starting at micro-step 1.
-    pub fn new(model: LoraMlp<'a, T, IN, HID, OUT, R>, tiger: Tiger) -> Self {
+    /// A trainer with no model (every value 0), for a `static` on a microcontroller;
+    /// [`Trainer::load`] it in place before training.
+    pub const fn empty() -> Self {
         let () = Self::SCRATCH_FITS;
         Trainer {
-            model,
-            m: Trainable::filled_default(),
-            tiger,
+            model: LoraMlp::empty(),
+            m: Trainable::splat(T::MOMENT_ZERO),
             t: 1,
             scratch: [T::ZERO; S],
-            stats: TrainStats::default(),
+            stats: TrainStats {
+                samples: 0,
+                updates: 0,
+                guarded: 0,
+                saturated: 0,
+            },
         }
+    }
+
+    /// A trainer for the classifier from `base` (see [`LoraMlp::load`]).
+    pub fn new(base: &BaseModel<'a, IN, HID, OUT>, seed: u32) -> Self {
+        let mut t = Self::empty();
+        t.load(base, seed);
+        t
+    }
+
+    /// Loads `base` in place and restarts: zero momentum, micro-step 1, zero counters.
+    pub fn load(&mut self, base: &BaseModel<'a, IN, HID, OUT>, seed: u32) {
+        self.model.load(base, seed);
+        for m in self.m.tensors_mut() {
+            m.fill(T::MOMENT_ZERO);
+        }
+        self.t = 1;
+        self.stats = TrainStats::default();
     }
 
     /// The momentum of every trainable tensor.
@@ -285,16 +320,26 @@ impl<
 
     /// One pass over 8-bit `samples` (reading = byte value) in order, one micro-step each.
     /// Stops at the first error (a label outside `0..OUT`).
-    pub fn train_bytes(&mut self, samples: &[[u8; IN]], labels: &[u8]) -> Result<(), NnError> {
+    pub fn train_bytes(
+        &mut self,
+        tiger: &Tiger,
+        samples: &[[u8; IN]],
+        labels: &[u8],
+    ) -> Result<(), NnError> {
         for (s, &l) in samples.iter().zip(labels) {
-            self.train(&s.map(|p| p as f32), l as usize)?;
+            self.train(tiger, &s.map(|p| p as f32), l as usize)?;
         }
         Ok(())
     }
 
     /// One sample: forward, backward, and one Tiger micro-step on every trainable tensor.
     /// Returns what Tiger did (see the module docs for bad input).
-    pub fn train(&mut self, reading: &[f32; IN], label: usize) -> Result<TigerOutcome, NnError> {
+    pub fn train(
+        &mut self,
+        tiger: &Tiger,
+        reading: &[f32; IN],
+        label: usize,
+    ) -> Result<TigerOutcome, NnError> {
         if label >= OUT {
             return Err(NnError::Label {
                 label,
@@ -302,12 +347,12 @@ impl<
             });
         }
         let mut sat = Saturations::default();
-        let step = self.tiger.at(self.t);
+        let step = tiger.at(self.t);
         self.t += 1;
         self.stats.samples += 1;
         let Some(x) = self.model.input(reading, &mut sat) else {
             for p in self.model.train.tensors_mut() {
-                self.tiger.shrink_scalar(p);
+                tiger.shrink_scalar(p);
             }
             self.stats.guarded += 1;
             self.stats.saturated += sat.0;
@@ -347,7 +392,7 @@ impl<
                 outer_flat(l, r, g);
             }
             // Lengths agree by construction (same `Trainable` shape), so this cannot fail.
-            outcome = T::tiger_step(&self.tiger, step, p, g, m).map_err(NnError::Step)?;
+            outcome = T::tiger_step(tiger, step, p, g, m).map_err(NnError::Step)?;
         }
         match outcome {
             TigerOutcome::Updated => self.stats.updates += 1,

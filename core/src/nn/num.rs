@@ -31,6 +31,8 @@ pub trait Num: Scalar + Default + 'static {
     type Moment: Copy + Default + core::fmt::Debug + PartialEq;
     /// An empty accumulator.
     const ACC_ZERO: Self::Acc;
+    /// A zero momentum.
+    const MOMENT_ZERO: Self::Moment;
     /// `acc + a·b`.
     fn mac(acc: Self::Acc, a: Self, b: Self) -> Self::Acc;
     /// `acc + q·x` for an int8 weight `q` (its row scale is applied in [`Num::finish_i8`]).
@@ -63,6 +65,7 @@ impl Num for f32 {
     type Acc = f32;
     type Moment = bf16;
     const ACC_ZERO: f32 = 0.0;
+    const MOMENT_ZERO: bf16 = bf16::ZERO;
     #[inline(always)]
     fn mac(acc: f32, a: f32, b: f32) -> f32 {
         acc + a * b
@@ -109,6 +112,7 @@ impl Num for f64 {
     type Acc = f64;
     type Moment = f64;
     const ACC_ZERO: f64 = 0.0;
+    const MOMENT_ZERO: f64 = 0.0;
     #[inline(always)]
     fn mac(acc: f64, a: f64, b: f64) -> f64 {
         acc + a * b
@@ -181,6 +185,7 @@ macro_rules! fixed_num {
             type Acc = i128;
             type Moment = $t;
             const ACC_ZERO: i128 = 0;
+            const MOMENT_ZERO: $t = <$t>::ZERO;
             #[inline(always)]
             fn mac(acc: i128, a: $t, b: $t) -> i128 {
                 acc + (a.to_bits() as i64 * b.to_bits() as i64) as i128

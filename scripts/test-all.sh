@@ -26,8 +26,8 @@ cargo clippy --workspace --all-targets --release -- -D warnings
 for t in thumbv6m-none-eabi thumbv7em-none-eabihf; do
   cargo clippy -p margay --no-default-features --target "$t" -- -D warnings
 done
-(cd firmware && cargo clippy --release -- -D warnings \
-  && cargo clippy --release --target thumbv6m-none-eabi -- -D warnings)
+(cd firmware && cargo clippy --release --bins -- -D warnings \
+  && cargo clippy --release --bins --target thumbv6m-none-eabi -- -D warnings)
 
 step "core builds with no default features for both MCU targets"
 for t in thumbv6m-none-eabi thumbv7em-none-eabihf; do
@@ -40,14 +40,28 @@ cargo test --workspace --release
 step "conformance runner on every vector file (all kinds implemented)"
 cargo run -q --release -p margay-tests --bin conformance -- tests/vectors | tail -n 1
 
+step "digits: the committed model blob is what pretraining gives now"
+cargo run -q --release -p margay-host -- digits pretrain --check
+
 step "firmware under QEMU: Cortex-M4F (mps2-an386) and Cortex-M0 (microbit)"
 (cd firmware && cargo run --release && cargo run --release --target thumbv6m-none-eabi) | grep -v '^PASS '
+
+step "on-device fine-tuning (digits) on Cortex-M4F and Cortex-M0"
+(cd firmware && cargo run --release --bin digits && cargo run --release --bin digits --target thumbv6m-none-eabi)
+
 step "instruction counts per parameter"
 bash firmware/insncount.sh
+
+step "a corrupt model blob is refused at start-up (non-zero exit, defmt error)"
+if out=$(cd firmware && cargo run -q --release --bin digits --features corrupt-blob 2>&1); then
+  echo "$out"; echo "corrupt blob was accepted" >&2; exit 1
+fi
+echo "$out" | grep -q "model blob rejected: Checksum" || { echo "$out"; echo "no checksum error printed" >&2; exit 1; }
+echo "$out" | grep "model blob rejected"
 
 step "docs with -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --release -q
 
 echo
-echo "firmware: 2 passed, 0 failed"
+echo "firmware: 5 passed, 0 failed"
 echo "test-all: every step passed"

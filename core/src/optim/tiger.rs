@@ -285,7 +285,8 @@ impl Tiger {
         let cfg = &self.cfg;
         let bad = match cfg.guard {
             Guard::NonFinite => grads.iter().any(|g| !g.is_finite()),
-            Guard::NanOnly => grads.iter().any(|&g| g != g),
+            // NaN is the only value unequal to itself (PartialOrd: unordered with 0).
+            Guard::NanOnly => grads.iter().any(|g| g.partial_cmp(&S::ZERO).is_none()),
         };
         if bad {
             return Ok(self.shrink_scalar(params));

@@ -19,6 +19,8 @@ use defmt_semihosting as _;
 use margay::nn::{BaseModel, Saturations, Trainer};
 use margay::optim::TigerConfig;
 
+// Shared with the main binary (which also prints `report_memory`).
+#[allow(dead_code)]
 #[path = "../rt.rs"]
 mod rt;
 use rt::{bench_mark, exit};
@@ -162,14 +164,15 @@ fn main() -> ! {
     let m = rt::memory();
     let peak = m.statics + m.stack_used;
     defmt::println!(
-        "flash {=usize} bytes (model blob {=usize}, data {=usize}); RAM peak {=usize} bytes = {=usize} static + {=usize} stack high-water (budget {=usize})",
+        "flash {=usize} bytes (model blob {=usize}, data {=usize}); RAM peak {=usize} bytes = {=usize} static + {=usize} stack high-water (budget {=usize}; stack region {=usize})",
         m.flash,
         BLOB.len(),
         (IN + 1) * (STREAM_Y.len() + TEST_Y.len()),
         peak,
         m.statics,
         m.stack_used,
-        RAM_BUDGET
+        RAM_BUDGET,
+        m.stack_size
     );
     if peak > RAM_BUDGET {
         defmt::error!("RAM over budget");

@@ -61,7 +61,7 @@ const RAM_BUDGET: usize = 16 * 1024;
 const RAM_BUDGET: usize = 64 * 1024;
 
 fn percent(n: usize) -> u32 {
-    (n * 10_000 / TEST_Y.len()) as u32
+    ((n * 10_000 + TEST_Y.len() / 2) / TEST_Y.len()) as u32
 }
 
 #[entry]

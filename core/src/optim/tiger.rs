@@ -48,7 +48,7 @@ use super::error::{
 };
 use super::GradHealth;
 use super::{check_lengths, Moment, Schedule, Step};
-use crate::math::{rms, sign, sqrt};
+use crate::math::{sign, sqrt};
 use crate::quant::Scalar;
 
 /// How Tiger turns the global lr α into a per-tensor step size η.
@@ -291,30 +291,65 @@ impl Tiger {
         if bad {
             return Ok(self.shrink_scalar(params));
         }
-        let k = cfg.accumulation as u64;
-        let b = S::from_f32(if (s.t - 1).is_multiple_of(k) {
-            cfg.beta
-        } else {
-            1.0
-        });
+        let b = S::from_f32(self.momentum_decay(s.t));
         let a = S::from_f32(self.add);
-        if !s.t.is_multiple_of(k) {
+        if !self.is_update_step(s.t) {
             for (m, &g) in m.iter_mut().zip(grads) {
                 *m = b.times(*m).plus(a.times(g));
             }
             return Ok(TigerOutcome::Accumulated);
         }
-        let alpha = s.lr * cfg.lr_scale;
         let lam = S::from_f32(cfg.weight_decay);
-        let update = |p: &mut [S], g: &[S], m: &mut [S], eta: S| {
+        self.per_lr_group(s, params, grads, m, |p, g, m, eta| {
             let decay = S::ONE.minus(eta.times(lam));
             for ((p, &g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {
                 let mt = b.times(*m).plus(a.times(g));
                 *m = mt;
                 *p = p.times(decay).minus(eta.times(mt.sign()));
             }
-        };
-        match cfg.lr_mode {
+        });
+        Ok(TigerOutcome::Updated)
+    }
+
+    /// The guard alone, `θ ← (θ − c)·s + c`, in any [`Scalar`] format: for a micro-step
+    /// whose gradient cannot be formed (e.g. a non-finite sensor reading on a fixed-point
+    /// core, where the gradient would otherwise saturate silently). Momentum is untouched.
+    pub fn shrink_scalar<S: Scalar>(&self, params: &mut [S]) -> TigerOutcome {
+        let (sh, c) = (
+            S::from_f32(self.cfg.nan_shrink),
+            S::from_f32(self.cfg.nan_center),
+        );
+        for p in params.iter_mut() {
+            *p = p.minus(c).times(sh).plus(c);
+        }
+        TigerOutcome::Guarded
+    }
+
+    /// The momentum's factor on micro-step `t`: β on the first micro-step of an
+    /// accumulation window, else 1.
+    #[inline(always)]
+    fn momentum_decay(&self, t: u64) -> f32 {
+        if (t - 1).is_multiple_of(self.cfg.accumulation as u64) {
+            self.cfg.beta
+        } else {
+            1.0
+        }
+    }
+
+    /// Calls `update(params, grads, m, η)` once per group that shares a step size η: the
+    /// whole tensor (`Absolute`, `InvSqrtDim`, `Rms`) or each row (`RmsPerRow`). In f32,
+    /// `from_f32` is the identity and `times` is `*`, so η has the same bits in both steps.
+    #[inline(always)]
+    fn per_lr_group<S: Scalar, M>(
+        &self,
+        s: Step,
+        params: &mut [S],
+        grads: &[S],
+        m: &mut [M],
+        mut update: impl FnMut(&mut [S], &[S], &mut [M], S),
+    ) {
+        let alpha = s.lr * self.cfg.lr_scale;
+        match self.cfg.lr_mode {
             LrMode::Absolute | LrMode::InvSqrtDim { .. } => {
                 update(params, grads, m, S::from_f32(alpha * self.mode_factor))
             }
@@ -333,21 +368,6 @@ impl Tiger {
                 }
             }
         }
-        Ok(TigerOutcome::Updated)
-    }
-
-    /// The guard alone, `θ ← (θ − c)·s + c`, in any [`Scalar`] format: for a micro-step
-    /// whose gradient cannot be formed (e.g. a non-finite sensor reading on a fixed-point
-    /// core, where the gradient would otherwise saturate silently). Momentum is untouched.
-    pub fn shrink_scalar<S: Scalar>(&self, params: &mut [S]) -> TigerOutcome {
-        let (sh, c) = (
-            S::from_f32(self.cfg.nan_shrink),
-            S::from_f32(self.cfg.nan_center),
-        );
-        for p in params.iter_mut() {
-            *p = p.minus(c).times(sh).plus(c);
-        }
-        TigerOutcome::Guarded
     }
 
     #[inline(always)]
@@ -365,40 +385,17 @@ impl Tiger {
             Guard::NanOnly => health.has_nan(),
         };
         if bad {
-            shrink(params, cfg.nan_shrink, cfg.nan_center);
-            return TigerOutcome::Guarded;
+            return self.shrink_scalar(params);
         }
-        let k = cfg.accumulation as u64;
-        let decay_m = if (s.t - 1).is_multiple_of(k) {
-            cfg.beta
-        } else {
-            1.0
-        };
-        if !s.t.is_multiple_of(k) {
+        let decay_m = self.momentum_decay(s.t);
+        if !self.is_update_step(s.t) {
             accumulate(m, grads, decay_m, self.add);
             return TigerOutcome::Accumulated;
         }
-        let alpha = s.lr * cfg.lr_scale;
-        match cfg.lr_mode {
-            LrMode::Absolute | LrMode::InvSqrtDim { .. } => {
-                let eta = alpha * self.mode_factor;
-                update(params, grads, m, decay_m, self.add, eta, cfg.weight_decay);
-            }
-            LrMode::Rms => {
-                let eta = alpha * rms(params);
-                update(params, grads, m, decay_m, self.add, eta, cfg.weight_decay);
-            }
-            LrMode::RmsPerRow { cols } => {
-                let rows = params
-                    .chunks_mut(cols)
-                    .zip(grads.chunks(cols))
-                    .zip(m.chunks_mut(cols));
-                for ((p, g), m) in rows {
-                    let eta = alpha * rms(p);
-                    update(p, g, m, decay_m, self.add, eta, cfg.weight_decay);
-                }
-            }
-        }
+        let (add, weight_decay) = (self.add, cfg.weight_decay);
+        self.per_lr_group(s, params, grads, m, move |p, g, m, eta| {
+            update(p, g, m, decay_m, add, eta, weight_decay)
+        });
         TigerOutcome::Updated
     }
 }
@@ -456,14 +453,6 @@ fn update<M: Moment>(
         let mt = b * m.load() + a * g;
         *m = M::store(mt);
         *p = *p * decay - eta * sign(mt);
-    }
-}
-
-/// The guard: `θ ← (θ − c)·s + c`.
-#[inline(always)]
-fn shrink(params: &mut [f32], s: f32, c: f32) {
-    for p in params.iter_mut() {
-        *p = (*p - c) * s + c;
     }
 }
 

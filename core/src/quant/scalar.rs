@@ -285,6 +285,7 @@ impl Scalar for f32 {
     fn is_finite(self) -> bool {
         f32::is_finite(self)
     }
+    #[inline(always)]
     fn rms(xs: &[Self]) -> Self {
         crate::math::rms(xs)
     }

@@ -199,6 +199,17 @@ pub fn ln(x: f32) -> f32 {
     libm::logf(x)
 }
 
+/// One step of Marsaglia's xorshift32 (shifts 13, 17, 5): the next value, also left in
+/// `state`. 32-bit only, so it is cheap on a Cortex-M0; a zero state stays zero, so seed it
+/// non-zero. Not cryptographic.
+#[inline]
+pub fn xorshift32(state: &mut u32) -> u32 {
+    *state ^= *state << 13;
+    *state ^= *state >> 17;
+    *state ^= *state << 5;
+    *state
+}
+
 /// SplitMix64 (Steele, Lea and Flood 2014): a tiny, seedable, deterministic generator for
 /// codebook initialisation and dead-code restarts. Not cryptographic. The same seed gives
 /// the same sequence on every target.

@@ -4,6 +4,7 @@
 //! fine-tuning (the reference the firmware must reproduce).
 
 use flate2::read::GzDecoder;
+use margay::math::xorshift32;
 use margay::nn::{
     relu, relu_backward, softmax_cross_entropy, BaseModel, BaseParts, Dense, LoraMlp, Num,
     Saturations, Trainer,
@@ -125,13 +126,6 @@ pub fn load(path: &Path) -> Result<Split, String> {
     Ok(split)
 }
 
-fn xorshift(s: &mut u32) -> u32 {
-    *s ^= *s << 13;
-    *s ^= *s >> 17;
-    *s ^= *s << 5;
-    *s
-}
-
 /// What pretraining produced.
 #[derive(Debug, Clone)]
 pub struct Pretrained {
@@ -155,7 +149,7 @@ pub const PRETRAIN_EPOCHS: usize = 60;
 pub fn pretrain(split: &Split, mut progress: impl FnMut(usize, f64)) -> Pretrained {
     let mut seed = 0x0dd1_9175u32;
     let mut uniform = |fan_in: usize| {
-        let k = (xorshift(&mut seed) >> 8) as f32 / 16_777_216.0 * 2.0 - 1.0;
+        let k = (xorshift32(&mut seed) >> 8) as f32 / 16_777_216.0 * 2.0 - 1.0;
         k / (fan_in as f32).sqrt()
     };
     let mut l1 = Dense::<f32, IN, HID>::zeroed();
@@ -197,16 +191,12 @@ pub fn pretrain(split: &Split, mut progress: impl FnMut(usize, f64)) -> Pretrain
     let mut sat = Saturations::default();
     for epoch in 0..PRETRAIN_EPOCHS {
         for i in (1..n).rev() {
-            order.swap(i, xorshift(&mut seed) as usize % (i + 1));
+            order.swap(i, xorshift32(&mut seed) as usize % (i + 1));
         }
         let mut loss = 0.0;
         for &i in &order {
             let x = split.train.x[i].map(|p| p as f32 / 16.0);
-            let mut h = [0.0; HID];
-            l1.forward(&x, &mut h, &mut sat);
-            relu(&mut h);
-            let mut z = [0.0; OUT];
-            l2.forward(&h, &mut z, &mut sat);
+            let (h, z) = forward(&l1, &l2, &x, &mut sat);
             let mut dz = [0.0; OUT];
             let p =
                 softmax_cross_entropy(&z, split.train.y[i] as usize, &mut dz).expect("label < 10");
@@ -244,12 +234,7 @@ pub fn pretrain(split: &Split, mut progress: impl FnMut(usize, f64)) -> Pretrain
     let acc_f32 = {
         let mut ok = 0;
         for (x, &y) in split.test.x.iter().zip(&split.test.y) {
-            let x = x.map(|p| p as f32 / 16.0);
-            let mut h = [0.0; HID];
-            l1.forward(&x, &mut h, &mut sat);
-            relu(&mut h);
-            let mut z = [0.0; OUT];
-            l2.forward(&h, &mut z, &mut sat);
+            let (_, z) = forward(&l1, &l2, &x.map(|p| p as f32 / 16.0), &mut sat);
             ok += (margay::nn::argmax(&z) == y as usize) as usize;
         }
         ok as f64 / split.test.x.len() as f64
@@ -276,6 +261,38 @@ pub fn pretrain(split: &Split, mut progress: impl FnMut(usize, f64)) -> Pretrain
         int8_test,
         last_loss,
     }
+}
+
+/// The f32 pretraining model: hidden activations (after ReLU) and logits.
+fn forward(
+    l1: &Dense<f32, IN, HID>,
+    l2: &Dense<f32, HID, OUT>,
+    x: &[f32; IN],
+    sat: &mut Saturations,
+) -> ([f32; HID], [f32; OUT]) {
+    let mut h = [0.0; HID];
+    l1.forward(x, &mut h, sat);
+    relu(&mut h);
+    let mut z = [0.0; OUT];
+    l2.forward(&h, &mut z, sat);
+    (h, z)
+}
+
+/// The largest `|w_fixed − w_f32|` over the trained tensors of two runs, and the largest
+/// `|w_f32|` (for the bound in the README).
+pub fn weight_gap(
+    f: &margay::nn::Trainable<f32, IN, HID, OUT, RANK>,
+    q: &margay::nn::Trainable<margay::quant::I8F24, IN, HID, OUT, RANK>,
+) -> (f32, f32) {
+    use margay::quant::Scalar;
+    let (mut gap, mut big) = (0.0f32, 0.0f32);
+    for (a, b) in f.tensors().iter().zip(q.tensors()) {
+        for (x, y) in a.iter().zip(b) {
+            gap = gap.max((x - y.to_f32()).abs());
+            big = big.max(x.abs());
+        }
+    }
+    (gap, big)
 }
 
 /// Accuracy of the blob's model with a fresh adapter (A = 0: the base itself) on `s`.

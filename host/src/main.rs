@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use margay::nn::BaseModel;
-use margay::quant::{Scalar, I8F24};
+use margay::quant::I8F24;
 use margay_host::demo::{bf16_drift, run, runners, Problem, Quadratic, Rosenbrock};
 use margay_host::digits;
 use std::path::{Path, PathBuf};
@@ -141,18 +141,7 @@ fn finetune(path: &Path) -> Result<(), String> {
             r.fingerprint
         );
     }
-    let mut worst = 0.0f32;
-    for (a, b) in t32
-        .model
-        .train
-        .tensors()
-        .iter()
-        .zip(tq.model.train.tensors())
-    {
-        for (x, y) in a.iter().zip(b) {
-            worst = worst.max((x - y.to_f32()).abs());
-        }
-    }
+    let (worst, _) = digits::weight_gap(&t32.model.train, &tq.model.train);
     println!("max |w_fixed - w_f32| over the trained tensors: {worst:.3e}");
     Ok(())
 }

@@ -24,16 +24,28 @@ struct Net {
 }
 
 impl Net {
-    fn loss(&self, x: &[f64; I], label: usize) -> f64 {
+    /// The hidden layer before ReLU: `W₁x + b₁ + A(Bx)`.
+    fn pre_activation(&self, x: &[f64; I]) -> [f64; H] {
         let sat = &mut Saturations::default();
         let mut h = [0.0; H];
         self.l1.forward(x, &mut h, sat);
         let mut u = [0.0; R];
         self.lora.down(x, &mut u, sat);
         self.lora.up_add(&u, &mut h, sat);
+        h
+    }
+
+    /// The hidden activations (after ReLU) and the logits.
+    fn forward(&self, x: &[f64; I]) -> ([f64; H], [f64; O]) {
+        let mut h = self.pre_activation(x);
         relu(&mut h);
         let mut z = [0.0; O];
-        self.l2.forward(&h, &mut z, sat);
+        self.l2.forward(&h, &mut z, &mut Saturations::default());
+        (h, z)
+    }
+
+    fn loss(&self, x: &[f64; I], label: usize) -> f64 {
+        let (_, z) = self.forward(x);
         let mut dz = [0.0; O];
         -softmax_cross_entropy(&z, label, &mut dz)
             .unwrap()
@@ -44,14 +56,7 @@ impl Net {
     /// Analytic gradients: (W₁, b₁, A, B, W₂, b₂, x) flattened in that order.
     fn grads(&self, x: &[f64; I], label: usize) -> Vec<f64> {
         let sat = &mut Saturations::default();
-        let mut h = [0.0; H];
-        self.l1.forward(x, &mut h, sat);
-        let mut u = [0.0; R];
-        self.lora.down(x, &mut u, sat);
-        self.lora.up_add(&u, &mut h, sat);
-        relu(&mut h);
-        let mut z = [0.0; O];
-        self.l2.forward(&h, &mut z, sat);
+        let (h, z) = self.forward(x);
         let mut dz = [0.0; O];
         softmax_cross_entropy(&z, label, &mut dz).unwrap();
         let mut dh = [0.0; H];
@@ -123,12 +128,7 @@ proptest! {
         label in 0usize..O,
     ) {
         let net = net_from(&params);
-        let mut h = [0.0; H];
-        net.l1.forward(&x, &mut h, &mut Saturations::default());
-        let mut u = [0.0; R];
-        net.lora.down(&x, &mut u, &mut Saturations::default());
-        net.lora.up_add(&u, &mut h, &mut Saturations::default());
-        prop_assume!(h.iter().all(|v| v.abs() > 1e-3));
+        prop_assume!(net.pre_activation(&x).iter().all(|v| v.abs() > 1e-3));
         let g = net.grads(&x, label);
         let eps = 1e-5;
         for k in 0..NPARAMS + I {
@@ -282,19 +282,7 @@ fn fixed_point_run_stays_within_its_bound_of_f32() {
     // most η(1 + λ|θ|) per update in either run, so |Δθ| ≤ 2·η·updates·(1 + λ·max|θ|).
     let gap = (r32.after as f64 - rq.after as f64).abs() / r32.total as f64;
     assert!(gap <= 0.03, "accuracy gap {gap}");
-    let (mut worst, mut big) = (0.0f32, 0.0f32);
-    for (a, b) in t32
-        .model
-        .train
-        .tensors()
-        .iter()
-        .zip(tq.model.train.tensors())
-    {
-        for (x, y) in a.iter().zip(b) {
-            worst = worst.max((x - y.to_f32()).abs());
-            big = big.max(x.abs());
-        }
-    }
+    let (worst, big) = d::weight_gap(&t32.model.train, &tq.model.train);
     let t = d::device_tiger();
     let bound = 2.0 * t.lr * 358.0 * (1.0 + t.weight_decay * big);
     assert!(worst <= bound, "max |Δw| {worst} > bound {bound}");

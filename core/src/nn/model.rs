@@ -24,6 +24,7 @@ use super::lora::Lora;
 use super::loss::{argmax, softmax_cross_entropy};
 use super::num::{Num, Saturations};
 use super::NnError;
+use crate::math::xorshift32;
 use crate::optim::{Tiger, TigerOutcome};
 
 /// The trainable tensors (or their momenta: `X = T::Moment`).
@@ -96,14 +97,6 @@ impl<T: Num, const IN: usize, const HID: usize, const OUT: usize, const R: usize
     }
 }
 
-/// The next value of a xorshift32 generator.
-fn xorshift(s: &mut u32) -> u32 {
-    *s ^= *s << 13;
-    *s ^= *s >> 17;
-    *s ^= *s << 5;
-    *s
-}
-
 /// The classifier (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LoraMlp<'a, T, const IN: usize, const HID: usize, const OUT: usize, const R: usize> {
@@ -166,7 +159,7 @@ impl<'a, T: Num, const IN: usize, const HID: usize, const OUT: usize, const R: u
         }
         let mut s = seed.max(1);
         for b in train.lora.b.as_flattened_mut() {
-            let k = (xorshift(&mut s) >> 10) as i32 - (1 << 21);
+            let k = (xorshift32(&mut s) >> 10) as i32 - (1 << 21);
             *b = c(k as f32 * (1.0 / 16_777_216.0));
         }
         for (o, t) in self.scale.iter_mut().enumerate() {

@@ -14,6 +14,12 @@ if ! command -v qemu-system-arm >/dev/null || ! command -v arm-none-eabi-nm >/de
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq qemu-system-arm binutils-arm-none-eabi gcc >/dev/null
 fi
+# Mesa's lavapipe: a Vulkan driver on the CPU, for the wgpu kernel tests of the trainer.
+if ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+fi
 command -v defmt-print >/dev/null || cargo install defmt-print --locked --version 1.2.0
 command -v flip-link >/dev/null || cargo install flip-link --locked --version 0.1.12
 
@@ -23,6 +29,8 @@ cargo fmt --all --check
 
 step "clippy -D warnings (workspace, core on both MCU targets, firmware on both cores)"
 cargo clippy --workspace --all-targets --release -- -D warnings
+# The trainer's GPU code (fused CubeCL kernel, back-end choice) with wgpu and CUDA compiled in.
+cargo clippy -p margay-host --all-targets --release --features wgpu,cuda -- -D warnings
 for t in thumbv6m-none-eabi thumbv7em-none-eabihf; do
   cargo clippy -p margay --no-default-features --target "$t" -- -D warnings
 done
@@ -36,6 +44,17 @@ done
 
 step "host tests (unit, doc, golden vectors, properties, shared table)"
 cargo test --workspace --release
+
+step "trainer kernels on wgpu (Mesa lavapipe): fused Lion/Tiger step vs core and composed ops"
+XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}" CARGO_TARGET_DIR=target/wgpu \
+  cargo test --release -p margay-host --features wgpu --test fused
+
+step "trainer smoke run: tiny model, resume, sample"
+rm -rf target/smoke
+cargo run -q --release -p margay-host -- train --preset tiny --steps 8 --device cpu --out target/smoke | tail -n 2
+cargo run -q --release -p margay-host -- train --preset tiny --steps 12 --device cpu --out target/smoke --resume | tail -n 2
+cargo run -q --release -p margay-host -- sample --checkpoint target/smoke/ckpt.safetensors --len 80 --device cpu
+test -s target/smoke/loss.png
 
 step "conformance runner on every vector file (all kinds implemented)"
 cargo run -q --release -p margay-tests --bin conformance -- tests/vectors | tail -n 1

@@ -1,7 +1,11 @@
 //! margay on the host: drivers around the `no_std` core.
 //!
-//! For now this crate holds the demo that the `margay` tool runs: the core optimizers
-//! minimising two classic test functions. The burn-backed trainer joins it later.
+//! - [`demo`]: the core optimizers on two classic test functions;
+//! - [`digits`]: pretraining and replaying the on-device fine-tuning demo;
+//! - `train` (feature `train`, on by default): the burn trainer, a RoPE transformer on
+//!   tinyshakespeare with margay's Tiger, Lion and AdamW.
 
 pub mod demo;
 pub mod digits;
+#[cfg(feature = "train")]
+pub mod train;

@@ -30,12 +30,142 @@ enum Cmd {
     /// The on-device fine-tuning demo (UCI digits): pretrain the base, or replay the device run.
     #[command(subcommand)]
     Digits(DigitsCmd),
+    /// Train the RoPE transformer on tinyshakespeare (burn; CPU by default, CUDA when present).
+    #[cfg(feature = "train")]
+    Train(Box<TrainArgs>),
+    /// Generate text from a `train` checkpoint.
+    #[cfg(feature = "train")]
+    Sample(SampleArgs),
     /// Compare bf16 against f32 optimizer state on the demo problems.
     Drift {
         /// Steps per run.
         #[arg(long, default_value_t = 3000)]
         steps: u64,
     },
+}
+
+#[cfg(feature = "train")]
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// Starting configuration: quick (a few minutes on 2 CPU cores), nanogpt-cpu, baby-gpt, tiny.
+    #[arg(long, default_value = "quick")]
+    preset: String,
+    /// JSON config file (its fields replace the preset's; flags replace both).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print the resolved configuration as JSON and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Output directory: ckpt.safetensors (every evaluation) and loss.png.
+    #[arg(long, default_value = "runs/shakespeare")]
+    out: PathBuf,
+    /// Continue bit-exactly from OUT/ckpt.safetensors.
+    #[arg(long)]
+    resume: bool,
+    /// Training text (UTF-8); default: the shipped tinyshakespeare.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Back end.
+    #[arg(long, value_enum, default_value = "auto")]
+    device: margay_host::train::backend::DeviceKind,
+    /// Optimizer.
+    #[arg(long, value_enum)]
+    optimizer: Option<margay_host::train::run::OptimKind>,
+    /// Peak learning rate.
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Final learning rate of the cosine decay.
+    #[arg(long)]
+    min_lr: Option<f32>,
+    /// Warmup steps.
+    #[arg(long)]
+    warmup: Option<u64>,
+    /// Weight decay (matrices only).
+    #[arg(long)]
+    weight_decay: Option<f32>,
+    /// β₁ (Tiger: its β).
+    #[arg(long)]
+    beta1: Option<f32>,
+    /// β₂ (AdamW, Lion).
+    #[arg(long)]
+    beta2: Option<f32>,
+    /// Global-norm clip threshold (0: off).
+    #[arg(long)]
+    grad_clip: Option<f32>,
+    /// Micro-batches per step (Tiger accumulates in its momentum for free).
+    #[arg(long)]
+    accumulation: Option<u32>,
+    /// Sequences per micro-batch.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Optimizer steps.
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Steps between evaluations and checkpoints.
+    #[arg(long)]
+    eval_interval: Option<u64>,
+    /// Batches per evaluation.
+    #[arg(long)]
+    eval_iters: Option<usize>,
+    /// Transformer blocks.
+    #[arg(long)]
+    n_layer: Option<usize>,
+    /// Attention heads.
+    #[arg(long)]
+    n_head: Option<usize>,
+    /// Width.
+    #[arg(long)]
+    n_embd: Option<usize>,
+    /// Context length.
+    #[arg(long)]
+    block_size: Option<usize>,
+    /// RoPE base.
+    #[arg(long)]
+    rope_base: Option<f64>,
+    /// Rotated dims per head (partial RoPE).
+    #[arg(long)]
+    rotary_dim: Option<usize>,
+    /// RoPE scaling: none, linear:S, ntk:S, yarn:S:L0, llama3:S:L0.
+    #[arg(long)]
+    rope_scaling: Option<String>,
+    /// Positions: rope (margay's RoPE) or learned (nanoGPT's absolute embedding).
+    #[arg(long, value_enum)]
+    positions: Option<margay_host::train::model::Positions>,
+    /// Seed of initialisation and batches.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Testing: make the loss NaN at this step.
+    #[arg(long, hide = true)]
+    fault_nan_step: Option<u64>,
+    /// Testing: stop after the first checkpoint at or past this step.
+    #[arg(long, hide = true)]
+    stop_after: Option<u64>,
+}
+
+#[cfg(feature = "train")]
+#[derive(clap::Args)]
+struct SampleArgs {
+    /// Checkpoint written by `margay train`.
+    #[arg(long, default_value = "runs/shakespeare/ckpt.safetensors")]
+    checkpoint: PathBuf,
+    /// Text to continue.
+    #[arg(long, default_value = "")]
+    prompt: String,
+    /// Characters to generate.
+    #[arg(long, default_value_t = 500)]
+    len: usize,
+    /// Softmax temperature.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    /// Keep the k most likely characters (0: all).
+    #[arg(long, default_value_t = 20)]
+    top_k: usize,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Back end.
+    #[arg(long, value_enum, default_value = "auto")]
+    device: margay_host::train::backend::DeviceKind,
 }
 
 #[derive(Subcommand)]
@@ -70,6 +200,19 @@ fn main() {
         }
         Cmd::Digits(DigitsCmd::Pretrain { out, check }) => pretrain(&out, check),
         Cmd::Digits(DigitsCmd::Finetune { blob }) => finetune(&blob),
+        #[cfg(feature = "train")]
+        Cmd::Train(args) => train(*args),
+        #[cfg(feature = "train")]
+        Cmd::Sample(a) => margay_host::train::backend::sample(
+            a.device,
+            &a.checkpoint,
+            &a.prompt,
+            a.len,
+            a.temperature,
+            a.top_k,
+            a.seed,
+        )
+        .map(|text| println!("{text}")),
     };
     if let Err(e) = res {
         eprintln!("error: {e}");
@@ -188,4 +331,92 @@ fn demo(steps: u64) {
             println!();
         }
     }
+}
+
+#[cfg(feature = "train")]
+fn train(a: TrainArgs) -> Result<(), String> {
+    use margay_host::train::{backend, data::Source, model::RopeScaling, run};
+    let mut c = match &a.config {
+        Some(p) => run::TrainConfig::from_file(p)?,
+        None => run::TrainConfig::preset(&a.preset)?,
+    };
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f { c.$f = v; } )* };
+    }
+    set!(
+        optimizer,
+        lr,
+        min_lr,
+        warmup,
+        grad_clip,
+        accumulation,
+        batch_size,
+        steps
+    );
+    set!(
+        eval_interval,
+        eval_iters,
+        n_layer,
+        n_head,
+        n_embd,
+        block_size,
+        rope_base,
+        seed,
+        positions
+    );
+    if a.weight_decay.is_some() {
+        c.weight_decay = a.weight_decay;
+    }
+    if a.beta1.is_some() {
+        c.beta1 = a.beta1;
+    }
+    if a.beta2.is_some() {
+        c.beta2 = a.beta2;
+    }
+    if a.rotary_dim.is_some() {
+        c.rotary_dim = a.rotary_dim;
+    }
+    if let Some(s) = &a.rope_scaling {
+        c.rope_scaling = RopeScaling::parse(s)?;
+    }
+    if a.print_config {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&c).map_err(|e| e.to_string())?
+        );
+        return Ok(());
+    }
+    c.validate()?;
+    let opts = run::RunOptions {
+        out: a.out.clone(),
+        resume: a.resume,
+        data: a.data.clone().map_or(Source::Shipped, Source::File),
+        progress: true,
+        fault_nan_step: a.fault_nan_step,
+        stop_after: a.stop_after,
+    };
+    let backend = backend::resolve(a.device)?;
+    println!(
+        "margay train: {} layers, {} heads, {} wide, context {}, {} ({} steps, batch {} x {}), back end {:?}",
+        c.n_layer, c.n_head, c.n_embd, c.block_size, c.optimizer.name(), c.steps,
+        c.batch_size, c.accumulation, backend
+    );
+    let r = backend::train(&c, &opts, a.device)?;
+    let val = r.meta.val_loss.last().map_or(f32::NAN, |v| v.1);
+    let train = r.meta.train_loss.last().map_or(f32::NAN, |v| v.1);
+    println!(
+        "result: optimizer {} | steps {} | val loss {val:.4} | last batch loss {train:.4} | {:.0} tokens/s | params {} | optimizer state {} bytes | guarded steps {}",
+        c.optimizer.name(),
+        r.meta.step,
+        r.meta.tokens_per_s,
+        r.params,
+        r.state_bytes,
+        r.meta.guarded
+    );
+    println!(
+        "wrote {} and {}",
+        r.checkpoint.display(),
+        a.out.join("loss.png").display()
+    );
+    Ok(())
 }

@@ -193,6 +193,17 @@ impl Tiger {
         Step::trusted(t, self.cfg.lr * schedule.factor(t))
     }
 
+    /// `(1 − β)/k`: the weight of each micro-step's gradient in the momentum.
+    pub const fn momentum_add(&self) -> f32 {
+        self.add
+    }
+
+    /// The factor that turns `lr·lr_scale` into η before any RMS: `1/√d` for
+    /// [`LrMode::InvSqrtDim`], else 1.
+    pub const fn mode_factor(&self) -> f32 {
+        self.mode_factor
+    }
+
     /// `true` when micro-step `t` updates the parameters (`t ≡ 0 mod k`).
     pub const fn is_update_step(&self, t: u64) -> bool {
         t.is_multiple_of(self.cfg.accumulation as u64)
@@ -326,9 +337,10 @@ impl Tiger {
     }
 
     /// The momentum's factor on micro-step `t`: β on the first micro-step of an
-    /// accumulation window, else 1.
+    /// accumulation window, else 1. Public so that tensor back ends (the host's burn
+    /// optimizer) take the window rule from here.
     #[inline(always)]
-    fn momentum_decay(&self, t: u64) -> f32 {
+    pub fn momentum_decay(&self, t: u64) -> f32 {
         if (t - 1).is_multiple_of(self.cfg.accumulation as u64) {
             self.cfg.beta
         } else {

@@ -1,0 +1,749 @@
+//! The training driver: configuration (presets, JSON file, flags), the loop (gradient
+//! accumulation, global-norm clipping, warmup-cosine schedule from the core), periodic
+//! validation, atomic checkpoints, bit-exact resume, the NaN rule and the loss-curve PNG.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{GradientsAccumulator, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use margay::math::SplitMix64;
+use margay::optim::{
+    AdamWConfig, ClipConfig, ClipForm, LionConfig, Schedule, TigerConfig, WarmupCosine,
+};
+
+use super::checkpoint::{self, Meta, StateIo};
+use super::data::{Corpus, Source, Split};
+use super::model::{Gpt, ModelConfig, Positions, RopeCache, RopeScaling};
+use super::optim::{AdamW, Lion, SignStepBackend, Tiger};
+
+/// Which optimizer trains the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimKind {
+    /// AdamW, PyTorch semantics.
+    Adamw,
+    /// Lion.
+    Lion,
+    /// Tiger (free accumulation, RMS-scaled lr, NaN guard).
+    Tiger,
+}
+
+impl OptimKind {
+    /// Name used in checkpoints and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimKind::Adamw => "adamw",
+            OptimKind::Lion => "lion",
+            OptimKind::Tiger => "tiger",
+        }
+    }
+}
+
+/// Everything that defines a run (stored in each checkpoint). Optional fields fall back to
+/// the core optimizer's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Transformer blocks.
+    pub n_layer: usize,
+    /// Attention heads.
+    pub n_head: usize,
+    /// Width.
+    pub n_embd: usize,
+    /// Context length.
+    pub block_size: usize,
+    /// RoPE base.
+    pub rope_base: f64,
+    /// Rotated dims per head (partial RoPE); `None`: all.
+    pub rotary_dim: Option<usize>,
+    /// RoPE scaling.
+    pub rope_scaling: RopeScaling,
+    /// RoPE (default) or learned absolute positions (nanoGPT's model, for comparison).
+    pub positions: Positions,
+    /// Optimizer.
+    pub optimizer: OptimKind,
+    /// Peak learning rate.
+    pub lr: f32,
+    /// Learning rate at the end of the cosine decay.
+    pub min_lr: f32,
+    /// Linear warmup steps.
+    pub warmup: u64,
+    /// Weight decay (matrices only); `None`: the core default.
+    pub weight_decay: Option<f32>,
+    /// β₁ (Tiger: its single β); `None`: the core default.
+    pub beta1: Option<f32>,
+    /// β₂ (AdamW, Lion); `None`: the core default.
+    pub beta2: Option<f32>,
+    /// Global-norm clipping threshold (PyTorch's form); 0 turns it off.
+    pub grad_clip: f32,
+    /// Micro-batches per optimizer step.
+    pub accumulation: u32,
+    /// Sequences per micro-batch.
+    pub batch_size: usize,
+    /// Optimizer steps.
+    pub steps: u64,
+    /// Evaluate (and checkpoint) every this many steps.
+    pub eval_interval: u64,
+    /// Batches per evaluation.
+    pub eval_iters: usize,
+    /// Seed of the initialisation and the batch sampler.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig::preset("quick").expect("the quick preset exists")
+    }
+}
+
+/// Names accepted by [`TrainConfig::preset`].
+pub const PRESETS: &[&str] = &["quick", "nanogpt-cpu", "baby-gpt", "tiny"];
+
+impl TrainConfig {
+    /// nanoGPT's CPU configuration of `shakespeare_char` (4 layers, 4 heads, 128 wide,
+    /// context 64, batch 12, 2,000 steps, lr 1e-3 → 1e-4, warmup 100, β₂ 0.99, weight
+    /// decay 0.1, clip 1.0, 20 evaluation batches) with AdamW.
+    pub fn nanogpt_cpu() -> Self {
+        TrainConfig {
+            n_layer: 4,
+            n_head: 4,
+            n_embd: 128,
+            block_size: 64,
+            rope_base: 10_000.0,
+            rotary_dim: None,
+            rope_scaling: RopeScaling::None,
+            positions: Positions::Rope,
+            optimizer: OptimKind::Adamw,
+            lr: 1e-3,
+            min_lr: 1e-4,
+            warmup: 100,
+            weight_decay: Some(0.1),
+            beta1: Some(0.9),
+            beta2: Some(0.99),
+            grad_clip: 1.0,
+            accumulation: 1,
+            batch_size: 12,
+            steps: 2000,
+            eval_interval: 250,
+            eval_iters: 20,
+            seed: 1337,
+        }
+    }
+
+    /// A named preset: `quick` (the README's main job: the CPU configuration for 300 steps),
+    /// `nanogpt-cpu`, `baby-gpt` (6 layers, 6 heads, 384 wide, context 256, batch 64, 5,000
+    /// steps; for a GPU), `tiny` (tests).
+    pub fn preset(name: &str) -> Result<Self, String> {
+        let cpu = Self::nanogpt_cpu();
+        Ok(match name {
+            "nanogpt-cpu" => cpu,
+            "quick" => TrainConfig {
+                steps: 300,
+                warmup: 30,
+                eval_interval: 100,
+                ..cpu
+            },
+            "baby-gpt" => TrainConfig {
+                n_layer: 6,
+                n_head: 6,
+                n_embd: 384,
+                block_size: 256,
+                batch_size: 64,
+                steps: 5000,
+                eval_interval: 250,
+                eval_iters: 200,
+                ..cpu
+            },
+            "tiny" => TrainConfig {
+                n_layer: 1,
+                n_head: 2,
+                n_embd: 16,
+                block_size: 16,
+                batch_size: 4,
+                steps: 12,
+                warmup: 2,
+                eval_interval: 4,
+                eval_iters: 2,
+                ..cpu
+            },
+            other => {
+                return Err(format!(
+                    "unknown preset {other:?}; choose one of {}",
+                    PRESETS.join(", ")
+                ))
+            }
+        })
+    }
+
+    /// Reads a JSON config (fields not given keep the `quick` preset's values).
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let s = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "{}: cannot read the config ({e}); pass an existing JSON file to --config, or \
+                 leave --config out and use --preset and flags",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&s).map_err(|e| {
+            format!(
+                "{}: not a valid margay train config ({e}); fields are those of \
+                 `margay train --print-config`",
+                path.display()
+            )
+        })
+    }
+
+    /// The model configuration for a vocabulary of `vocab` characters.
+    pub fn model(&self, vocab: usize) -> ModelConfig {
+        ModelConfig {
+            vocab,
+            n_layer: self.n_layer,
+            n_head: self.n_head,
+            n_embd: self.n_embd,
+            block_size: self.block_size,
+            rope_base: self.rope_base,
+            rotary_dim: self.rotary_dim,
+            rope_scaling: self.rope_scaling,
+            positions: self.positions,
+        }
+    }
+
+    /// The learning-rate schedule (warmup, then cosine to `min_lr`).
+    pub fn schedule(&self) -> Result<WarmupCosine, String> {
+        if !(self.min_lr >= 0.0 && self.min_lr <= self.lr) {
+            return Err(format!(
+                "min_lr = {} must lie in [0, lr = {}]",
+                self.min_lr, self.lr
+            ));
+        }
+        WarmupCosine::new(self.warmup, self.steps, self.min_lr / self.lr)
+            .map_err(|e| format!("schedule: {e}"))
+    }
+
+    /// Validates every hyper-parameter (the optimizer's through the core's builders).
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("batch_size", self.batch_size as u64),
+            ("steps", self.steps),
+            ("eval_interval", self.eval_interval),
+            ("eval_iters", self.eval_iters as u64),
+            ("accumulation", self.accumulation as u64),
+        ] {
+            if v == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if !(self.grad_clip.is_finite() && self.grad_clip >= 0.0) {
+            return Err(format!(
+                "grad_clip = {} must be finite and >= 0 (0 turns clipping off)",
+                self.grad_clip
+            ));
+        }
+        self.model(2).validate()?;
+        self.schedule()?;
+        match self.optimizer {
+            OptimKind::Adamw => AdamW::new(self.adamw()).map(|_| ()),
+            OptimKind::Lion => Lion::new(self.lion()).map(|_| ()),
+            OptimKind::Tiger => Tiger::new(self.tiger()).map(|_| ()),
+        }
+        .map_err(|e| format!("{}: {e}", self.optimizer.name()))
+    }
+
+    /// The core AdamW config of this run.
+    pub fn adamw(&self) -> AdamWConfig {
+        let d = AdamWConfig::new(self.lr);
+        AdamWConfig {
+            beta1: self.beta1.unwrap_or(d.beta1),
+            beta2: self.beta2.unwrap_or(d.beta2),
+            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
+            ..d
+        }
+    }
+
+    /// The core Lion config of this run.
+    pub fn lion(&self) -> LionConfig {
+        let d = LionConfig::new(self.lr);
+        LionConfig {
+            beta1: self.beta1.unwrap_or(d.beta1),
+            beta2: self.beta2.unwrap_or(d.beta2),
+            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
+            ..d
+        }
+    }
+
+    /// The core Tiger config of this run (β from `beta1`; `accumulation` is Tiger's k).
+    pub fn tiger(&self) -> TigerConfig {
+        let d = TigerConfig::new(self.lr);
+        TigerConfig {
+            beta: self.beta1.unwrap_or(d.beta),
+            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
+            accumulation: self.accumulation,
+            ..d
+        }
+    }
+}
+
+/// Where and how a run goes (not part of the stored configuration).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output directory (checkpoint, PNG).
+    pub out: PathBuf,
+    /// Continue from `out/ckpt.safetensors`.
+    pub resume: bool,
+    /// The training text.
+    pub data: Source,
+    /// Draw a progress bar (off in tests).
+    pub progress: bool,
+    /// Testing: make the loss NaN at this step.
+    pub fault_nan_step: Option<u64>,
+    /// Testing: stop (as if killed) after this step's checkpoint.
+    pub stop_after: Option<u64>,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The final checkpoint's metadata (loss history included).
+    pub meta: Meta,
+    /// Trainable parameters.
+    pub params: usize,
+    /// Optimizer state in bytes (f32).
+    pub state_bytes: usize,
+    /// Where the checkpoint is.
+    pub checkpoint: PathBuf,
+}
+
+/// The checkpoint file of an output directory.
+pub fn checkpoint_path(out: &Path) -> PathBuf {
+    out.join("ckpt.safetensors")
+}
+
+/// Trains on back end `B` with the optimizer `cfg` names.
+pub fn train<B>(cfg: &TrainConfig, opts: &RunOptions, device: &B::Device) -> Result<Report, String>
+where
+    B: AutodiffBackend,
+    B::InnerBackend: SignStepBackend,
+{
+    cfg.validate()?;
+    let map = |e: margay::optim::ConfigError| format!("{}: {e}", cfg.optimizer.name());
+    match cfg.optimizer {
+        OptimKind::Adamw => {
+            run::<B, AdamW>(cfg, AdamW::new(cfg.adamw()).map_err(map)?, opts, device)
+        }
+        OptimKind::Lion => run::<B, Lion>(cfg, Lion::new(cfg.lion()).map_err(map)?, opts, device),
+        OptimKind::Tiger => {
+            run::<B, Tiger>(cfg, Tiger::new(cfg.tiger()).map_err(map)?, opts, device)
+        }
+    }
+}
+
+/// Sum of squares of every gradient, then PyTorch-form clipping by the core's rule.
+struct Clip<'a, B: AutodiffBackend> {
+    grads: &'a mut GradientsParams,
+    sum: Option<Tensor<B::InnerBackend, 1>>,
+    coef: Option<f32>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for Clip<'_, B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        match self.coef {
+            None => {
+                if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                    let s = g.square().sum();
+                    self.sum = Some(match self.sum.take() {
+                        Some(acc) => acc + s,
+                        None => s,
+                    });
+                }
+            }
+            Some(c) => {
+                if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+                    self.grads.register(param.id, g.mul_scalar(c));
+                }
+            }
+        }
+    }
+}
+
+fn clip<B: AutodiffBackend>(
+    model: &Gpt<B>,
+    grads: &mut GradientsParams,
+    max_norm: f32,
+) -> Result<(), String> {
+    if max_norm == 0.0 {
+        return Ok(());
+    }
+    let rule = ClipConfig::new(max_norm, ClipForm::Min)
+        .build()
+        .map_err(|e| format!("grad_clip: {e}"))?;
+    let mut v = Clip::<B> {
+        grads,
+        sum: None,
+        coef: None,
+    };
+    model.visit(&mut v);
+    let Some(sum) = v.sum.take() else {
+        return Ok(());
+    };
+    let norm = sum.into_scalar().elem::<f32>().sqrt();
+    // Non-finite norm: coefficient 1, the gradients stay as they are for the optimizer's
+    // own rule (Tiger's guard), as the core's clip does.
+    let coef = rule.coefficient(norm);
+    if coef != 1.0 {
+        v.coef = Some(coef);
+        model.visit(&mut v);
+    }
+    Ok(())
+}
+
+fn ids<B: Backend>(x: Vec<i64>, rows: usize, cols: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+    Tensor::from_data(TensorData::new(x, [rows, cols]), device)
+}
+
+/// Mean loss over `iters` batches of `split` drawn from a fixed seed (the same batches at
+/// every evaluation), on the inference copy of the model.
+pub fn evaluate<B: Backend>(
+    model: &Gpt<B>,
+    rope: &RopeCache<B>,
+    corpus: &Corpus,
+    split: Split,
+    cfg: &TrainConfig,
+    device: &B::Device,
+) -> f32 {
+    let mut rng = SplitMix64::new(cfg.seed ^ 0x5EED_E7A1);
+    let mut total = 0.0f64;
+    for _ in 0..cfg.eval_iters {
+        let (x, y) = corpus.batch(split, cfg.batch_size, cfg.block_size, &mut rng);
+        let (x, y) = (
+            ids::<B>(x, cfg.batch_size, cfg.block_size, device),
+            ids::<B>(y, cfg.batch_size, cfg.block_size, device),
+        );
+        total += model.loss(x, y, rope).into_scalar().elem::<f32>() as f64;
+    }
+    (total / cfg.eval_iters as f64) as f32
+}
+
+fn run<B, O>(
+    cfg: &TrainConfig,
+    optim: O,
+    opts: &RunOptions,
+    device: &B::Device,
+) -> Result<Report, String>
+where
+    B: AutodiffBackend,
+    O: StateIo<B::InnerBackend>,
+{
+    let corpus = Corpus::load(&opts.data)?;
+    corpus.check_block(cfg.block_size)?;
+    let mcfg = cfg.model(corpus.vocab.len());
+    let ckpt = checkpoint_path(&opts.out);
+    // Everything that can refuse the run is checked before the output is touched.
+    let loaded = if opts.resume {
+        let l = checkpoint::read(&ckpt)?;
+        l.check(&mcfg, O::NAME)?;
+        if l.meta.vocab != corpus.vocab.as_string() {
+            return Err(format!(
+                "{}: trained on another text (different vocabulary); resume with the same --data",
+                ckpt.display()
+            ));
+        }
+        if l.meta.train.steps > cfg.steps {
+            return Err(format!(
+                "{}: already at step {} of {}; ask for --steps >= {}",
+                ckpt.display(),
+                l.meta.step,
+                l.meta.train.steps,
+                l.meta.train.steps
+            ));
+        }
+        Some(l)
+    } else {
+        None
+    };
+    std::fs::create_dir_all(&opts.out).map_err(|e| {
+        format!(
+            "{}: cannot create the output directory ({e}); pass a writable --out",
+            opts.out.display()
+        )
+    })?;
+    // Temporary files left by a run killed while saving.
+    if let Ok(dir) = std::fs::read_dir(&opts.out) {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".ckpt.safetensors.") && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let mut model = mcfg.init::<B>(cfg.seed, device)?;
+    let mut opt: OptimizerAdaptor<O, Gpt<B>, B> = OptimizerAdaptor::from(optim);
+    let mut meta = Meta {
+        format: checkpoint::FORMAT,
+        model: mcfg.clone(),
+        train: cfg.clone(),
+        vocab: corpus.vocab.as_string(),
+        step: 0,
+        rng: cfg.seed,
+        train_loss: Vec::new(),
+        val_loss: Vec::new(),
+        guarded: 0,
+        tokens_per_s: 0.0,
+    };
+    if let Some(l) = loaded {
+        let (m, o) = l.apply(model, Some(opt))?;
+        model = m;
+        opt = o.expect("optimizer state requested");
+        meta = Meta {
+            train: cfg.clone(),
+            ..l.meta
+        };
+    }
+    let rope = RopeCache::<B>::new(&mcfg, cfg.block_size, device)?;
+    let rope_eval = RopeCache::<B::InnerBackend>::new(&mcfg, cfg.block_size, device)?;
+    let schedule = cfg.schedule()?;
+    let tiger = cfg.optimizer == OptimKind::Tiger;
+    let k = cfg.accumulation as usize;
+    let mut rng = SplitMix64::new(meta.rng);
+    let pb = if opts.progress {
+        ProgressBar::new(cfg.steps)
+    } else {
+        ProgressBar::hidden()
+    };
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta}]",
+        )
+        .map_err(|e| e.to_string())?,
+    );
+    pb.set_position(meta.step);
+    let say = |pb: &ProgressBar, s: String| {
+        if opts.progress {
+            pb.suspend(|| println!("{s}"));
+        }
+    };
+    let tokens_per_step = (cfg.batch_size * cfg.block_size * k) as f64;
+    let mut train_time = 0.0f64;
+    let mut trained = 0u64;
+    let mut consecutive_bad = 0u64;
+    let nan_stop = |step: u64, meta: &Meta, what: &str| {
+        let kept = if meta.val_loss.is_empty() || !ckpt.exists() {
+            "no checkpoint was written yet".to_string()
+        } else {
+            format!(
+                "the last good checkpoint (step {}) is kept at {}",
+                meta.val_loss.last().map_or(0, |v| v.0),
+                ckpt.display()
+            )
+        };
+        format!(
+            "{what} at step {step} with {}: stopped without saving; {kept}. Lower --lr, keep \
+             --grad-clip on, or train with --optimizer tiger (its guard skips such steps)",
+            cfg.optimizer.name()
+        )
+    };
+    for step in meta.step + 1..=cfg.steps {
+        let t0 = Instant::now();
+        let lr = (cfg.lr * schedule.factor(step)) as f64;
+        let mut loss_sum = 0.0f32;
+        let mut accum = GradientsAccumulator::<Gpt<B>>::new();
+        for _ in 0..k {
+            let (x, y) = corpus.batch(Split::Train, cfg.batch_size, cfg.block_size, &mut rng);
+            let (x, y) = (
+                ids::<B>(x, cfg.batch_size, cfg.block_size, device),
+                ids::<B>(y, cfg.batch_size, cfg.block_size, device),
+            );
+            let mut loss = model.loss(x, y, &rope);
+            if opts.fault_nan_step == Some(step) {
+                loss = loss.mul_scalar(f32::NAN);
+            }
+            let value = loss.clone().into_scalar().elem::<f32>();
+            if !value.is_finite() && !tiger {
+                pb.abandon();
+                return Err(nan_stop(step, &meta, "the loss is not finite"));
+            }
+            loss_sum += value;
+            if tiger {
+                // Free accumulation: every micro-batch is a Tiger micro-step.
+                let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+                clip(&model, &mut grads, cfg.grad_clip)?;
+                model = opt.step(lr, model, grads);
+            } else {
+                let loss = loss.div_scalar(k as f32);
+                accum.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+            }
+        }
+        if !tiger {
+            let mut grads = accum.grads();
+            clip(&model, &mut grads, cfg.grad_clip)?;
+            model = opt.step(lr, model, grads);
+        }
+        let loss = loss_sum / k as f32;
+        if loss.is_finite() {
+            consecutive_bad = 0;
+        } else {
+            meta.guarded += 1;
+            consecutive_bad += 1;
+            say(
+                &pb,
+                format!("step {step}: loss not finite, Tiger's guard shrank the weights"),
+            );
+            if consecutive_bad >= 20 {
+                pb.abandon();
+                return Err(nan_stop(step, &meta, "20 non-finite losses in a row"));
+            }
+        }
+        train_time += t0.elapsed().as_secs_f64();
+        trained += 1;
+        meta.step = step;
+        meta.rng = rng.state();
+        meta.train_loss.push((step, loss));
+        let tps = trained as f64 * tokens_per_step / train_time.max(1e-9);
+        pb.set_message(format!("loss {loss:.4}  {tps:.0} tok/s"));
+        pb.set_position(step);
+        if step % cfg.eval_interval == 0 || step == cfg.steps {
+            let m = model.valid();
+            let val = evaluate(&m, &rope_eval, &corpus, Split::Val, cfg, device);
+            let tr = evaluate(&m, &rope_eval, &corpus, Split::Train, cfg, device);
+            if !val.is_finite() {
+                pb.abandon();
+                return Err(nan_stop(step, &meta, "the validation loss is not finite"));
+            }
+            meta.val_loss.push((step, val));
+            meta.tokens_per_s = tps;
+            say(
+                &pb,
+                format!("step {step}: train {tr:.4}, val {val:.4}, lr {lr:.2e}, {tps:.0} tok/s"),
+            );
+            checkpoint::save(&ckpt, &model, &opt, &meta)?;
+            super::plot::loss_curve(&opts.out.join("loss.png"), &meta)?;
+            if opts.stop_after.is_some_and(|s| step >= s) {
+                break;
+            }
+        }
+    }
+    pb.finish_and_clear();
+    let params = mcfg.params();
+    Ok(Report {
+        meta,
+        params,
+        state_bytes: O::FIELDS.len() * params * 4,
+        checkpoint: ckpt,
+    })
+}
+
+/// Generates `len` characters after `prompt` from a checkpoint (temperature, top-k; the
+/// randomness is margay's SplitMix64, so a seed gives the same text on every back end that
+/// computes the same logits).
+#[allow(clippy::too_many_arguments)]
+pub fn sample<B: Backend>(
+    path: &Path,
+    prompt: &str,
+    len: usize,
+    temperature: f32,
+    top_k: usize,
+    seed: u64,
+    device: &B::Device,
+) -> Result<String, String> {
+    if !(temperature.is_finite() && temperature > 0.0) {
+        return Err(format!(
+            "--temperature = {temperature} must be finite and > 0"
+        ));
+    }
+    let l = checkpoint::read(path)?;
+    let mcfg = l.meta.model.clone();
+    let vocab = super::data::Vocab::from_string(&l.meta.vocab);
+    let model = mcfg.init::<burn::backend::Autodiff<B>>(0, device)?;
+    let (model, _) = l.apply::<burn::backend::Autodiff<B>, AdamW>(model, None)?;
+    let model = model.valid();
+    let rope = RopeCache::<B>::new(&mcfg, mcfg.block_size, device)?;
+    let mut ctx: Vec<i64> = if prompt.is_empty() {
+        vec![vocab.id('\n').unwrap_or(0) as i64]
+    } else {
+        vocab
+            .encode(prompt)
+            .map_err(|e| format!("--prompt: {e}"))?
+            .into_iter()
+            .map(|t| t as i64)
+            .collect()
+    };
+    let mut rng = SplitMix64::new(seed);
+    let mut out = String::from(prompt);
+    for _ in 0..len {
+        let start = ctx.len().saturating_sub(mcfg.block_size);
+        let window = ctx[start..].to_vec();
+        let t = window.len();
+        let logits = model.forward(ids::<B>(window, 1, t, device), &rope);
+        let last = logits
+            .narrow(1, t - 1, 1)
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| format!("{e:?}"))?;
+        let next = pick(&last, temperature, top_k, &mut rng);
+        ctx.push(next as i64);
+        out.push(vocab.char(next));
+    }
+    Ok(out)
+}
+
+/// Samples from softmax(logits / T) restricted to the `top_k` largest (0: all).
+fn pick(logits: &[f32], temperature: f32, top_k: usize, rng: &mut SplitMix64) -> usize {
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    let keep = if top_k == 0 {
+        order.len()
+    } else {
+        top_k.min(order.len())
+    };
+    let top = logits[order[0]];
+    let w: Vec<f64> = order[..keep]
+        .iter()
+        .map(|&i| (((logits[i] - top) / temperature) as f64).exp())
+        .collect();
+    let total: f64 = w.iter().sum();
+    let mut u = rng.next_f32() as f64 * total;
+    for (j, &wj) in w.iter().enumerate() {
+        if u < wj {
+            return order[j];
+        }
+        u -= wj;
+    }
+    order[keep - 1]
+}
+
+/// For tests: the model's parameters as plain vectors, in visiting order.
+pub fn flat_params<B: Backend>(model: &Gpt<B>) -> Vec<Vec<f32>> {
+    struct V(Vec<Vec<f32>>);
+    impl<B: Backend> ModuleVisitor<B> for V {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            self.0.push(
+                p.val()
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec::<f32>()
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    let mut v = V(Vec::new());
+    model.visit(&mut v);
+    v.0
+}
+
+/// Loads a checkpoint's model for inspection (tests, `sample`).
+pub fn load_model<B: AutodiffBackend>(
+    path: &Path,
+    device: &B::Device,
+) -> Result<(Meta, Gpt<B>), String> {
+    let l = checkpoint::read(path)?;
+    let model = l.meta.model.init::<B>(0, device)?;
+    let (model, _) = l.apply::<B, AdamW>(model, None)?;
+    Ok((l.meta.clone(), model))
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The README's trainer results table: nanoGPT's CPU configuration of shakespeare_char
+# (4 layers, 4 heads, 128 wide, context 64, batch 12, 2,000 steps, warmup 100, cosine to lr/10,
+# clip 1.0) with AdamW (nanoGPT's hyper-parameters; once with nanoGPT's learned positions,
+# once with margay's RoPE), Lion and Tiger at the learning rates picked by `--sweep`.
+# Each row is one `margay train` run on the CPU (flex); about 15 minutes each on 2 cores.
+#
+#   bash scripts/train-results.sh            # the four 2,000-step runs, then the table
+#   bash scripts/train-results.sh --sweep    # 300-step runs over Lion's and Tiger's lr
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build -q --release -p margay-host
+bin=target/release/margay
+out=${OUT:-target/train-results}
+mkdir -p "$out"
+
+row() { # name, then margay train flags
+  local name=$1; shift
+  "$bin" train --preset nanogpt-cpu --device cpu --out "$out/$name" "$@" | tee "$out/$name.log" | grep '^result' \
+    | sed -E 's/.*optimizer ([a-z]+) .*val loss ([0-9.]+) .* ([0-9]+) tokens\/s .*optimizer state ([0-9]+) bytes.*/\1 \2 \3 \4/' \
+    | { read -r opt val tps bytes; printf '| %s | `%s` | %s | %s | %s |\n' "$name" "$*" "$val" "$tps" "$bytes"; }
+}
+
+if [ "${1:-}" = "--sweep" ]; then
+  echo "| run | flags (300 steps) | val loss | tokens/s | optimizer state (bytes) |"
+  echo "|---|---|---|---|---|"
+  for lr in 1e-4 3e-4 6e-4 1e-3; do
+    row "sweep-lion-$lr" --optimizer lion --lr $lr --min-lr "$(python3 -c "print($lr/10)")" --weight-decay 1.0 --steps 300 --eval-interval 300
+  done
+  for lr in 2e-3 5e-3 1e-2 2e-2; do
+    row "sweep-tiger-$lr" --optimizer tiger --lr $lr --min-lr "$(python3 -c "print($lr/10)")" --weight-decay 0.01 --steps 300 --eval-interval 300
+  done
+  exit 0
+fi
+
+echo "| run | flags (with --preset nanogpt-cpu) | val loss | tokens/s | optimizer state (bytes) |"
+echo "|---|---|---|---|---|"
+row adamw-learned --optimizer adamw --positions learned
+row adamw --optimizer adamw
+row lion --optimizer lion --lr 1e-3 --min-lr 1e-4 --weight-decay 1.0
+row tiger --optimizer tiger --lr 2e-2 --min-lr 2e-3 --weight-decay 0.01

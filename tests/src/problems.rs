@@ -5,7 +5,7 @@ use half::bf16;
 use margay::optim::{LrMode, TigerConfig};
 use margay_host::demo::{demo_adamw, demo_lion, demo_tiger};
 pub use margay_host::demo::{
-    run, AdamWRun, LionRun, Optimizer, Problem, Quadratic, Rosenbrock, TigerRun,
+    run, AdaXRun, AdamWRun, LionRun, Optimizer, Problem, Quadratic, Rosenbrock, TigerRun,
 };
 
 /// One row of the table: a fresh optimizer for dimension `n`, and its base lr.
@@ -62,6 +62,28 @@ pub fn table() -> Vec<Entry> {
             name: "adamw",
             lr: 5e-2,
             make: |n| Box::new(AdamWRun(adamw(), vec![0.0f32; n], vec![0.0; n])),
+        },
+        Entry {
+            name: "adaxw",
+            lr: 5e-2,
+            make: |n| {
+                let c = margay::optim::AdaXConfig {
+                    weight_decay: 0.0,
+                    ..margay::optim::AdaXConfig::new(5e-2)
+                };
+                Box::new(AdaXRun(c.build().unwrap(), vec![0.0f32; n], vec![0.0; n]))
+            },
+        },
+        Entry {
+            name: "adax-l2",
+            lr: 5e-2,
+            make: |n| {
+                let c = margay::optim::AdaXConfig {
+                    weight_decay: 0.0,
+                    ..margay::optim::AdaXConfig::l2(5e-2)
+                };
+                Box::new(AdaXRun(c.build().unwrap(), vec![0.0f32; n], vec![0.0; n]))
+            },
         },
         Entry {
             name: "adamw-bf16-m",

@@ -230,3 +230,58 @@ proptest! {
 fn bits<M: Moment>(xs: &[M]) -> Vec<u32> {
     xs.iter().map(|x| x.load().to_bits()).collect()
 }
+
+/// The official AdaX-W recursion in f64 (unnormalised v, `lr·√bc·m/(√v + ε)`), for the
+/// stable-form property below.
+fn adaxw_official_f64(
+    c: &margay::optim::AdaXConfig,
+    p: &mut [f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    g: &[f32],
+    t: u64,
+) {
+    let (b1, b2) = (c.beta1 as f64, c.beta2 as f64);
+    let bc = (1.0 + b2).powi(t as i32) - 1.0;
+    let step = c.lr as f64 * bc.sqrt();
+    for i in 0..p.len() {
+        let gi = g[i] as f64;
+        p[i] -= p[i] * c.lr as f64 * c.weight_decay as f64;
+        m[i] = b1 * m[i] + (1.0 - b1) * gi;
+        v[i] = (1.0 + b2) * v[i] + b2 * gi * gi;
+        p[i] -= step * m[i] / (v[i].sqrt() + c.eps as f64);
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// AdaX's stable form (normalised v̂, ε/√bc) is the official recursion rearranged: over
+    /// random gradients and β₂, margay's f32 steps stay within f32 rounding of the official
+    /// f64 ones.
+    #[test]
+    fn adax_stable_form_tracks_the_official_recursion(
+        (p0, g, _) in vec_pair(1..8),
+        beta2 in 1e-5f32..0.1,
+        steps in 1u64..40,
+    ) {
+        let c = margay::optim::AdaXConfig { beta2, ..margay::optim::AdaXConfig::new(1e-2) };
+        let a = c.build().unwrap();
+        let n = p0.len();
+        let (mut p, mut m, mut v) = (p0.clone(), vec![0f32; n], vec![0f32; n]);
+        let (mut pe, mut me, mut ve) = (
+            p0.iter().map(|&x| x as f64).collect::<Vec<_>>(),
+            vec![0f64; n],
+            vec![0f64; n],
+        );
+        for t in 1..=steps {
+            // Vary the gradient from step to step, deterministically.
+            let gt: Vec<f32> = g.iter().map(|&x| x * (1.0 + 0.25 * ((t % 5) as f32 - 2.0))).collect();
+            a.step(a.at(t), &mut p, &gt, &mut m, &mut v).unwrap();
+            adaxw_official_f64(&c, &mut pe, &mut me, &mut ve, &gt, t);
+        }
+        for (x, e) in p.iter().zip(&pe) {
+            prop_assert!((*x as f64 - e).abs() <= 1e-5 + 1e-5 * e.abs(), "{x} vs {e}");
+        }
+    }
+}

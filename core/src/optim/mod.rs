@@ -16,6 +16,7 @@
 //! `optimizer.at(t)` or `optimizer.at_scheduled(t, &schedule)`.
 
 mod adamw;
+mod adax;
 mod clip;
 mod error;
 mod flooding;
@@ -28,6 +29,7 @@ mod step;
 mod tiger;
 
 pub use adamw::{AdamW, AdamWConfig};
+pub use adax::{AdaX, AdaXCoefficients, AdaXConfig, WeightDecay};
 pub use clip::{ClipConfig, ClipForm, ClipReport, GlobalNormClip, NormAccumulator};
 pub use error::{ConfigError, StepError};
 pub use flooding::{Flooding, FloodingConfig};

@@ -1,7 +1,8 @@
 //! Golden vectors: parse `margay-vectors/1` files and check cases.
 
 use margay::optim::{
-    AdamWConfig, ClipConfig, ClipForm, GlobalNormClip, LionConfig, LrMode, Step, TigerConfig,
+    AdaXConfig, AdamWConfig, ClipConfig, ClipForm, GlobalNormClip, LionConfig, LrMode, Step,
+    TigerConfig, WeightDecay,
 };
 use serde_json::Value;
 use std::fmt;
@@ -325,6 +326,8 @@ pub enum Algorithm {
     Lion(LionConfig),
     /// Tiger.
     Tiger(TigerConfig),
+    /// AdaX (`adax`: L2 decay) or AdaX-W (`adaxw`: decoupled).
+    AdaX(AdaXConfig),
 }
 
 /// Parses an `optim` case.
@@ -383,6 +386,18 @@ pub fn parse_optim(case: &Value) -> Result<OptimCase, String> {
             };
             Algorithm::Tiger(cfg)
         }
+        "adax" | "adaxw" => Algorithm::AdaX(AdaXConfig {
+            lr: f("lr")?,
+            beta1: f("beta1")?,
+            beta2: f("beta2")?,
+            eps: f("eps")?,
+            weight_decay: f("weight_decay")?,
+            decay: if alg == "adax" {
+                WeightDecay::L2
+            } else {
+                WeightDecay::Decoupled
+            },
+        }),
         other => return Err(format!("unknown optim algorithm `{other}`")),
     };
     let params = to32(&vec64(case, "params")?);
@@ -432,6 +447,10 @@ pub fn simulate(case: &OptimCase) -> Result<Vec<Vec<f32>>, String> {
             Algorithm::Tiger(c) => {
                 let o = c.build().map_err(|e| e.to_string())?;
                 o.step(o.at(t), &mut p, g, &mut m).map(|_| ())
+            }
+            Algorithm::AdaX(c) => {
+                let o = c.build().map_err(|e| e.to_string())?;
+                o.step(o.at(t), &mut p, g, &mut m, &mut v)
             }
         };
         r.map_err(|e| e.to_string())?;

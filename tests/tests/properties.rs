@@ -285,3 +285,38 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// SGDM's hidden accumulation: a window of k micro-steps leaves the same weights and
+    /// momentum as one k = 1 step on the window's mean gradient (to rounding).
+    #[test]
+    fn sgdm_window_equals_a_step_on_the_mean_gradient(
+        (p0, g, h) in vec_pair(1..8),
+        k in 1u32..6,
+        momentum in 0.0f32..0.99,
+    ) {
+        let acc = margay::optim::SgdmConfig { accumulation: k, momentum, weight_decay: 0.05, ..margay::optim::SgdmConfig::new(0.1) }.build().unwrap();
+        let one = margay::optim::SgdmConfig { momentum, weight_decay: 0.05, ..margay::optim::SgdmConfig::new(0.1) }.build().unwrap();
+        let n = p0.len();
+        let (mut p, mut m) = (p0.clone(), vec![0f32; n]);
+        let (mut q, mut mq) = (p0.clone(), vec![0f32; n]);
+        for w in 0..3u64 {
+            let micro: Vec<Vec<f32>> = (0..k)
+                .map(|i| g.iter().zip(&h).map(|(a, b)| a + b * (i as f32 - w as f32)).collect())
+                .collect();
+            for (i, gi) in micro.iter().enumerate() {
+                acc.step(acc.at(w * k as u64 + i as u64 + 1), &mut p, gi, &mut m).unwrap();
+            }
+            let mean: Vec<f32> = (0..n)
+                .map(|j| micro.iter().map(|gi| gi[j] as f64).sum::<f64>() as f32 / k as f32)
+                .collect();
+            one.step(one.at(w + 1), &mut q, &mean, &mut mq).unwrap();
+        }
+        for i in 0..n {
+            prop_assert!((p[i] - q[i]).abs() <= 1e-5 * (1.0 + q[i].abs()), "{} vs {}", p[i], q[i]);
+            prop_assert!((m[i] - mq[i]).abs() <= 1e-5 * (1.0 + mq[i].abs()), "{} vs {}", m[i], mq[i]);
+        }
+    }
+}

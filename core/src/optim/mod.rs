@@ -25,6 +25,7 @@ mod health;
 mod lion;
 mod moment;
 mod schedule;
+mod sgdm;
 mod step;
 mod tiger;
 
@@ -38,6 +39,7 @@ pub use health::GradHealth;
 pub use lion::{Lion, LionConfig};
 pub use moment::Moment;
 pub use schedule::{Constant, InverseTime, PiecewiseLinear, Schedule, WarmupCosine};
+pub use sgdm::{Sgdm, SgdmConfig};
 pub use step::Step;
 pub use tiger::{Guard, LrMode, Tiger, TigerConfig, TigerOutcome};
 

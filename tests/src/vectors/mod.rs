@@ -1,8 +1,8 @@
 //! Golden vectors: parse `margay-vectors/1` files and check cases.
 
 use margay::optim::{
-    AdaXConfig, AdamWConfig, ClipConfig, ClipForm, GlobalNormClip, LionConfig, LrMode, Step,
-    TigerConfig, WeightDecay,
+    AdaXConfig, AdamWConfig, ClipConfig, ClipForm, GlobalNormClip, LionConfig, LrMode, SgdmConfig,
+    Step, TigerConfig, WeightDecay,
 };
 use serde_json::Value;
 use std::fmt;
@@ -328,6 +328,8 @@ pub enum Algorithm {
     Tiger(TigerConfig),
     /// AdaX (`adax`: L2 decay) or AdaX-W (`adaxw`: decoupled).
     AdaX(AdaXConfig),
+    /// SGDM with accumulation hidden in the momentum.
+    Sgdm(SgdmConfig),
 }
 
 /// Parses an `optim` case.
@@ -398,6 +400,20 @@ pub fn parse_optim(case: &Value) -> Result<OptimCase, String> {
                 WeightDecay::Decoupled
             },
         }),
+        "sgdm" => {
+            let k = num(c, "accumulation")?;
+            if k < 1.0 || k.fract() != 0.0 || k > u32::MAX as f64 {
+                return Err(format!(
+                    "`accumulation` must be a whole number >= 1, got {k}"
+                ));
+            }
+            Algorithm::Sgdm(SgdmConfig {
+                lr: f("lr")?,
+                momentum: f("momentum")?,
+                weight_decay: f("weight_decay")?,
+                accumulation: k as u32,
+            })
+        }
         other => return Err(format!("unknown optim algorithm `{other}`")),
     };
     let params = to32(&vec64(case, "params")?);
@@ -451,6 +467,10 @@ pub fn simulate(case: &OptimCase) -> Result<Vec<Vec<f32>>, String> {
             Algorithm::AdaX(c) => {
                 let o = c.build().map_err(|e| e.to_string())?;
                 o.step(o.at(t), &mut p, g, &mut m, &mut v)
+            }
+            Algorithm::Sgdm(c) => {
+                let o = c.build().map_err(|e| e.to_string())?;
+                o.step(o.at(t), &mut p, g, &mut m)
             }
         };
         r.map_err(|e| e.to_string())?;

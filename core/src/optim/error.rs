@@ -106,6 +106,11 @@ pub enum StepError {
         /// Configured row length.
         cols: usize,
     },
+    /// A parameter that must be non-negative (exponentiated gradient) is negative or NaN.
+    NegativeParameter {
+        /// Index of the first offending parameter.
+        index: usize,
+    },
 }
 
 impl fmt::Display for StepError {
@@ -122,6 +127,11 @@ impl fmt::Display for StepError {
             StepError::RowMismatch { len, cols } => write!(
                 f,
                 "tensor of {len} elements is not a whole number of rows of {cols}; nothing was modified"
+            ),
+            StepError::NegativeParameter { index } => write!(
+                f,
+                "parameter {index} is negative or NaN, but exponentiated gradient keeps parameters \
+                 >= 0 (start them at >= 0); nothing was modified"
             ),
         }
     }

@@ -18,6 +18,7 @@
 mod adamw;
 mod adax;
 mod clip;
+mod eg;
 mod error;
 mod flooding;
 mod groups;
@@ -32,6 +33,7 @@ mod tiger;
 pub use adamw::{AdamW, AdamWConfig};
 pub use adax::{AdaX, AdaXCoefficients, AdaXConfig, WeightDecay};
 pub use clip::{ClipConfig, ClipForm, ClipReport, GlobalNormClip, NormAccumulator};
+pub use eg::{EgStepSize, EgStepSizeConfig, ExpGrad, ExpGradConfig};
 pub use error::{ConfigError, StepError};
 pub use flooding::{Flooding, FloodingConfig};
 pub use groups::ParamKind;

@@ -17,6 +17,7 @@
 
 mod adamw;
 mod adax;
+mod amos;
 mod clip;
 mod eg;
 mod error;
@@ -32,6 +33,7 @@ mod tiger;
 
 pub use adamw::{AdamW, AdamWConfig};
 pub use adax::{AdaX, AdaXCoefficients, AdaXConfig, WeightDecay};
+pub use amos::AmosRule;
 pub use clip::{ClipConfig, ClipForm, ClipReport, GlobalNormClip, NormAccumulator};
 pub use eg::{EgStepSize, EgStepSizeConfig, ExpGrad, ExpGradConfig};
 pub use error::{ConfigError, StepError};

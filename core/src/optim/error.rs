@@ -106,6 +106,13 @@ pub enum StepError {
         /// Configured row length.
         cols: usize,
     },
+    /// A lazy row update named a row past the end of the table.
+    RowOutOfRange {
+        /// The row index given.
+        row: usize,
+        /// Rows in the table.
+        rows: usize,
+    },
     /// A parameter that must be non-negative (exponentiated gradient) is negative or NaN.
     NegativeParameter {
         /// Index of the first offending parameter.
@@ -127,6 +134,10 @@ impl fmt::Display for StepError {
             StepError::RowMismatch { len, cols } => write!(
                 f,
                 "tensor of {len} elements is not a whole number of rows of {cols}; nothing was modified"
+            ),
+            StepError::RowOutOfRange { row, rows } => write!(
+                f,
+                "row {row} is past the end of a table of {rows} rows; nothing was modified"
             ),
             StepError::NegativeParameter { index } => write!(
                 f,

@@ -320,3 +320,37 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Cautious Tiger with k = 1 is cautious Lion with β₁ = β₂ = β, bit for bit (Lion's
+    /// cautious step is checked against lion-pytorch's `cautious_lion.py` in `cautious.json`);
+    /// and a factor of 0 freezes every coordinate whose update disagrees with its gradient.
+    #[test]
+    fn cautious_tiger_k1_is_cautious_lion_with_equal_betas(
+        (p0, g, m0) in vec_pair(1..12),
+        factor in 0.0f32..0.99,
+        beta in 0.5f32..0.99,
+    ) {
+        let k = margay::optim::Cautious::new(factor).unwrap();
+        let tiger = TigerConfig { beta, weight_decay: 0.1, ..TigerConfig::new(1e-2) }.build().unwrap();
+        let lion = LionConfig { beta1: beta, beta2: beta, weight_decay: 0.1, ..LionConfig::new(1e-2) }.build().unwrap();
+        let (mut p1, mut m1) = (p0.clone(), m0.clone());
+        let (mut p2, mut m2) = (p0.clone(), m0.clone());
+        tiger.step_cautious(tiger.at(1), &mut p1, &g, &mut m1, k).unwrap();
+        lion.step_cautious(lion.at(1), &mut p2, &g, &mut m2, k).unwrap();
+        prop_assert_eq!(p1.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), p2.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        prop_assert_eq!(m1.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), m2.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        // Factor 0: a disagreeing coordinate only decays.
+        let freeze = margay::optim::Cautious::new(0.0).unwrap();
+        let (mut p3, mut m3) = (p0.clone(), m0.clone());
+        lion.step_cautious(lion.at(1), &mut p3, &g, &mut m3, freeze).unwrap();
+        for i in 0..p0.len() {
+            let c = beta * m0[i] + (1.0 - beta) * g[i];
+            if c * g[i] <= 0.0 {
+                prop_assert_eq!(p3[i], p0[i] * (1.0 - 1e-2 * 0.1));
+            }
+        }
+    }
+}

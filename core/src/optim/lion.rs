@@ -157,6 +157,46 @@ impl Lion {
         Ok(())
     }
 
+    /// One Lion step with **cautious masking** (lion-pytorch's `cautious_lion.py`, Liang et
+    /// al. 2024; see [`super::Cautious`]): coordinates whose update `sign(c)` disagrees in
+    /// sign with the gradient are scaled by the factor (0: frozen), and every scale is
+    /// divided by the mean scale. A scalar loop. A length mismatch is an error and nothing
+    /// is modified.
+    pub fn step_cautious<M: Moment>(
+        &self,
+        s: Step,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [M],
+        cautious: super::Cautious,
+    ) -> Result<(), StepError> {
+        check_lengths(params.len(), grads.len(), m.len())?;
+        let cautious_factor = cautious.factor();
+        let LionConfig {
+            beta1,
+            beta2,
+            weight_decay,
+            ..
+        } = self.cfg;
+        let (c1, c2) = (1.0 - beta1, 1.0 - beta2);
+        let scale = super::cautious_scale(
+            grads
+                .iter()
+                .zip(m.iter())
+                .map(|(&g, m)| (sign(beta1 * m.load() + c1 * g), g)),
+            cautious_factor,
+        );
+        let lr = s.lr;
+        let decay = 1.0 - lr * weight_decay;
+        for ((p, &g), m) in params.iter_mut().zip(grads).zip(m.iter_mut()) {
+            let mt = m.load();
+            let u = sign(beta1 * mt + c1 * g);
+            *p = *p * decay - lr * (u * super::cautious_weight(u, g, cautious_factor, scale));
+            *m = M::store(beta2 * mt + c2 * g);
+        }
+        Ok(())
+    }
+
     #[inline(always)]
     fn kernel<M: Moment>(&self, s: Step, params: &mut [f32], grads: &[f32], m: &mut [M]) {
         let LionConfig {

@@ -52,6 +52,46 @@ pub use step::Step;
 pub use tiger::{Guard, LrMode, Tiger, TigerConfig, TigerOutcome};
 
 /// Checks that `params`, `grads` and every state buffer have one length.
+/// Cautious masking's normaliser: `1 / max(mean(scale), 1e-5)` over `(update, gradient)`
+/// pairs, where `scale = 1` when `update·g > 0`, else `factor`.
+pub(crate) fn cautious_scale(pairs: impl Iterator<Item = (f32, f32)>, factor: f32) -> f32 {
+    let (mut sum, mut n) = (0.0f32, 0usize);
+    for (u, g) in pairs {
+        sum += if u * g > 0.0 { 1.0 } else { factor };
+        n += 1;
+    }
+    1.0 / (sum / n.max(1) as f32).max(1e-5)
+}
+
+/// One coordinate's cautious weight: `(1 or factor) · scale`.
+#[inline(always)]
+pub(crate) fn cautious_weight(u: f32, g: f32, factor: f32, scale: f32) -> f32 {
+    (if u * g > 0.0 { 1.0 } else { factor }) * scale
+}
+
+/// Cautious masking (Liang et al. 2024, arXiv 2411.16085; lion-pytorch `cautious_lion.py`)
+/// for [`Lion::step_cautious`] and [`Tiger::step_cautious`]: coordinates whose update
+/// disagrees in sign with the gradient are scaled by `factor` (0 freezes them), and every
+/// scale is divided by the mean scale (at least 1e-5), so the update's size is kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cautious {
+    factor: f32,
+}
+
+impl Cautious {
+    /// `factor ∈ [0, 1)` (1 would be the plain step).
+    pub fn new(factor: f32) -> Result<Self, ConfigError> {
+        Ok(Cautious {
+            factor: error::unit_beta("cautious_factor", factor)?,
+        })
+    }
+
+    /// The factor on disagreeing coordinates.
+    pub const fn factor(&self) -> f32 {
+        self.factor
+    }
+}
+
 #[inline]
 pub(crate) fn check_lengths(params: usize, grads: usize, state: usize) -> Result<(), StepError> {
     if params == grads && params == state {

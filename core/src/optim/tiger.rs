@@ -252,6 +252,50 @@ impl Tiger {
         )))
     }
 
+    /// One Tiger micro-step with **cautious masking** (Liang et al. 2024, arXiv 2411.16085;
+    /// see [`super::Cautious`]): on an update micro-step, coordinates whose update `sign(m)`
+    /// disagrees in sign with this micro-step's gradient are scaled by the factor (0:
+    /// frozen), and every scale is divided by the mean scale. The guard, the accumulation
+    /// and the lr modes are Tiger's. A scalar loop: slower than [`Tiger::step`]. Errors as
+    /// [`Tiger::step`].
+    pub fn step_cautious<M: Moment>(
+        &self,
+        s: Step,
+        params: &mut [f32],
+        grads: &[f32],
+        m: &mut [M],
+        cautious: super::Cautious,
+    ) -> Result<TigerOutcome, StepError> {
+        self.check(params.len(), grads.len(), m.len())?;
+        let cautious_factor = cautious.factor();
+        let health = GradHealth::scan(grads);
+        let bad = match self.cfg.guard {
+            Guard::NonFinite => !health.is_finite(),
+            Guard::NanOnly => health.has_nan(),
+        };
+        if bad || !self.is_update_step(s.t) {
+            return self.step_with_health(s, health, params, grads, m);
+        }
+        let (b, a, lam) = (self.momentum_decay(s.t), self.add, self.cfg.weight_decay);
+        let scale = super::cautious_scale(
+            grads
+                .iter()
+                .zip(m.iter())
+                .map(|(&g, m)| (sign(b * m.load() + a * g), g)),
+            cautious_factor,
+        );
+        self.per_lr_group(s, params, grads, m, move |p, g, m, eta| {
+            let decay = 1.0 - eta * lam;
+            for ((p, &g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {
+                let mt = b * m.load() + a * g;
+                *m = M::store(mt);
+                let u = sign(mt);
+                *p = *p * decay - eta * (u * super::cautious_weight(u, g, cautious_factor, scale));
+            }
+        });
+        Ok(TigerOutcome::Updated)
+    }
+
     fn check(&self, params: usize, grads: usize, m: usize) -> Result<(), StepError> {
         check_lengths(params, grads, m)?;
         if let LrMode::RmsPerRow { cols } = self.cfg.lr_mode {

@@ -1,8 +1,8 @@
 //! Golden vectors: parse `margay-vectors/1` files and check cases.
 
 use margay::optim::{
-    AdaXConfig, AdamWConfig, ClipConfig, ClipForm, GlobalNormClip, LionConfig, LrMode, SgdmConfig,
-    Step, TigerConfig, WeightDecay,
+    AdaXConfig, AdamWConfig, Cautious, ClipConfig, ClipForm, GlobalNormClip, LionConfig, LrMode,
+    SgdmConfig, Step, TigerConfig, WeightDecay,
 };
 use serde_json::Value;
 use std::fmt;
@@ -330,6 +330,8 @@ pub enum Algorithm {
     AdaX(AdaXConfig),
     /// SGDM with accumulation hidden in the momentum.
     Sgdm(SgdmConfig),
+    /// Lion with cautious masking (the factor).
+    LionCautious(LionConfig, f32),
 }
 
 /// Parses an `optim` case.
@@ -400,6 +402,15 @@ pub fn parse_optim(case: &Value) -> Result<OptimCase, String> {
                 WeightDecay::Decoupled
             },
         }),
+        "lion_cautious" => Algorithm::LionCautious(
+            LionConfig {
+                lr: f("lr")?,
+                beta1: f("beta1")?,
+                beta2: f("beta2")?,
+                weight_decay: f("weight_decay")?,
+            },
+            f("cautious_factor")?,
+        ),
         "sgdm" => {
             let k = num(c, "accumulation")?;
             if k < 1.0 || k.fract() != 0.0 || k > u32::MAX as f64 {
@@ -467,6 +478,11 @@ pub fn simulate(case: &OptimCase) -> Result<Vec<Vec<f32>>, String> {
             Algorithm::AdaX(c) => {
                 let o = c.build().map_err(|e| e.to_string())?;
                 o.step(o.at(t), &mut p, g, &mut m, &mut v)
+            }
+            Algorithm::LionCautious(c, factor) => {
+                let o = c.build().map_err(|e| e.to_string())?;
+                let k = Cautious::new(factor).map_err(|e| e.to_string())?;
+                o.step_cautious(o.at(t), &mut p, g, &mut m, k)
             }
             Algorithm::Sgdm(c) => {
                 let o = c.build().map_err(|e| e.to_string())?;

@@ -61,6 +61,7 @@ fn main() {
                     f(c.beta), f(c.weight_decay), c.accumulation, f(c.nan_shrink), f(c.nan_center), f(c.lr)
                 )
             }
+            other => panic!("{name}: {other:?} is not embedded in the firmware (optim.json holds AdamW, Lion, Tiger)"),
         };
         let bits = |xs: &mut dyn Iterator<Item = f32>| {
             xs.map(|x| format!("{:#x}", x.to_bits()))

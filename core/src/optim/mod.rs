@@ -16,6 +16,7 @@
 //! `optimizer.at(t)` or `optimizer.at_scheduled(t, &schedule)`.
 
 mod adamw;
+mod adamw_accum;
 mod adax;
 mod amos;
 mod clip;
@@ -34,6 +35,7 @@ mod step;
 mod tiger;
 
 pub use adamw::{AdamW, AdamWConfig};
+pub use adamw_accum::{AdamWAccum, AdamWAccumConfig};
 pub use adax::{AdaX, AdaXCoefficients, AdaXConfig, WeightDecay};
 pub use amos::AmosRule;
 pub use clip::{ClipConfig, ClipForm, ClipReport, GlobalNormClip, NormAccumulator};

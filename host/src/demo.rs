@@ -81,6 +81,8 @@ pub struct LionRun<M: Moment>(pub Lion, pub Vec<M>);
 pub struct TigerRun<M: Moment>(pub Tiger, pub Vec<M>);
 /// AdamW with `m` in storage `M` and `v` in f32.
 pub struct AdamWRun<M: Moment>(pub AdamW, pub Vec<M>, pub Vec<f32>);
+/// Adafactor on a flat vector (unfactored second moment).
+pub struct AdafactorRun(pub margay::optim::Adafactor, pub Vec<f32>);
 /// SGDM (hidden accumulation) with its momentum in storage `M`.
 pub struct SgdmRun<M: Moment>(pub margay::optim::Sgdm, pub Vec<M>);
 /// AdaX with its first moment in storage `M` (v̂ in f32).
@@ -141,6 +143,20 @@ impl<M: Moment> Optimizer for AdamWRun<M> {
             .map(|m| m.load())
             .chain(self.2.iter().copied())
             .collect()
+    }
+}
+
+impl Optimizer for AdafactorRun {
+    fn name(&self) -> String {
+        "adafactor/f32".into()
+    }
+    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
+        self.0
+            .step_vector(step_ctx(t, lr), x, g, &mut self.1)
+            .expect("buffers sized by the caller");
+    }
+    fn state(&self) -> Vec<f32> {
+        self.1.clone()
     }
 }
 

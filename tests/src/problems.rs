@@ -5,7 +5,8 @@ use half::bf16;
 use margay::optim::{LrMode, TigerConfig};
 use margay_host::demo::{demo_adamw, demo_lion, demo_tiger};
 pub use margay_host::demo::{
-    run, AdaXRun, AdamWRun, LionRun, Optimizer, Problem, Quadratic, Rosenbrock, SgdmRun, TigerRun,
+    run, AdaXRun, AdafactorRun, AdamWRun, LionRun, Optimizer, Problem, Quadratic, Rosenbrock,
+    SgdmRun, TigerRun,
 };
 
 /// One row of the table: a fresh optimizer for dimension `n`, and its base lr.
@@ -83,6 +84,14 @@ pub fn table() -> Vec<Entry> {
                     ..margay::optim::AdaXConfig::l2(5e-2)
                 };
                 Box::new(AdaXRun(c.build().unwrap(), vec![0.0f32; n], vec![0.0; n]))
+            },
+        },
+        Entry {
+            name: "adafactor",
+            lr: 5e-2,
+            make: |n| {
+                let c = margay::optim::AdafactorConfig::new(5e-2);
+                Box::new(AdafactorRun(c.build().unwrap(), vec![0.0f32; n]))
             },
         },
         Entry {

@@ -435,3 +435,46 @@ fn bad_hyper_parameters_are_refused_when_the_config_is_built() {
     assert!(e.contains("c.json") && e.contains("n_layrs"), "{e}");
     assert!(RopeScaling::parse("yarn:4").unwrap_err().contains("L0"));
 }
+
+/// Adafactor through burn (flex) against the core on a matrix and a vector: the reductions
+/// (RMS(θ), row/column means, RMS(u)) sum in another order, so within 1e-5 relative.
+#[test]
+fn adafactor_matches_the_core() {
+    use margay::optim::AdafactorConfig;
+    use margay_host::train::optim::Adafactor;
+    let cfg = AdafactorConfig {
+        weight_decay: 0.1,
+        ..AdafactorConfig::new(2e-2)
+    };
+    let opt = Adafactor::new(cfg).unwrap();
+    let core = cfg.build().unwrap();
+    let (rows, cols) = (6, 5);
+    let (p0, grads, lrs) = inputs(rows * cols, 6, 21);
+    let got = burn_steps(&opt, [rows, cols], &p0, &grads, &lrs);
+    let (mut p, mut r, mut c) = (p0.clone(), vec![0f32; rows], vec![0f32; cols]);
+    for (t, (g, &lr)) in grads.iter().zip(&lrs).enumerate() {
+        let s = margay::optim::Step::new(t as u64 + 1, lr).unwrap();
+        core.step_matrix(s, &mut p, g, rows, cols, &mut r, &mut c)
+            .unwrap();
+        for (a, b) in got[t].iter().zip(&p) {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "matrix step {}: {a} vs {b}",
+                t + 1
+            );
+        }
+    }
+    let got = burn_steps(&opt, [rows * cols], &p0, &grads, &lrs);
+    let (mut p, mut v) = (p0.clone(), vec![0f32; rows * cols]);
+    for (t, (g, &lr)) in grads.iter().zip(&lrs).enumerate() {
+        let s = margay::optim::Step::new(t as u64 + 1, lr).unwrap();
+        core.step_vector(s, &mut p, g, &mut v).unwrap();
+        for (a, b) in got[t].iter().zip(&p) {
+            assert!(
+                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "vector step {}: {a} vs {b}",
+                t + 1
+            );
+        }
+    }
+}

@@ -15,6 +15,7 @@
 //! accumulation) and the learning rate for that step, usually from
 //! `optimizer.at(t)` or `optimizer.at_scheduled(t, &schedule)`.
 
+mod adafactor;
 mod adamw;
 mod adamw_accum;
 mod adax;
@@ -34,6 +35,7 @@ mod sgdm;
 mod step;
 mod tiger;
 
+pub use adafactor::{Adafactor, AdafactorConfig};
 pub use adamw::{AdamW, AdamWConfig};
 pub use adamw_accum::{AdamWAccum, AdamWAccumConfig};
 pub use adax::{AdaX, AdaXCoefficients, AdaXConfig, WeightDecay};

@@ -375,3 +375,105 @@ impl<B: Backend> SimpleOptimizer<B> for AdamW {
         }
     }
 }
+
+/// Adafactor's factored second moment (rank ≥ 2: row and column statistics over the last two
+/// dims) or its full one (rank 1: `row` holds it, `col` is a placeholder), and the step count.
+#[derive(Record, Clone)]
+pub struct AdafactorState<B: Backend, const D: usize> {
+    /// Row means of g² (`[.., n, 1]`), or the full second moment of a vector.
+    pub row: Tensor<B, D>,
+    /// Column means of g² (`[.., 1, m]`); one element for a vector.
+    pub col: Tensor<B, D>,
+    /// Steps taken so far.
+    pub time: usize,
+}
+
+/// Adafactor (PyTorch's conventions) as a burn optimizer, from a validated
+/// [`margay::optim::Adafactor`]: factored over the last two dims of tensors of rank ≥ 2,
+/// unfactored for vectors; RMS(θ), the update's RMS and `mean(R)` stay on the device. Not
+/// offered by `margay train` (its checkpoints hold state shaped like the parameters).
+#[derive(Debug, Clone, Copy)]
+pub struct Adafactor {
+    core: margay::optim::Adafactor,
+}
+
+impl Adafactor {
+    /// Validates `cfg` with the core's rules.
+    pub fn new(cfg: margay::optim::AdafactorConfig) -> Result<Self, ConfigError> {
+        Ok(Adafactor { core: cfg.build()? })
+    }
+}
+
+impl<B: Backend> SimpleOptimizer<B> for Adafactor {
+    type State<const D: usize> = AdafactorState<B, D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        p: Tensor<B, D>,
+        g: Tensor<B, D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        let c = self.core.config();
+        let time = state.as_ref().map_or(0, |s| s.time) + 1;
+        let t = time as f32;
+        let lr = lr as f32;
+        let w = margay::math::powf(t, c.beta2_decay);
+        let rho = lr.min(1.0 / margay::math::sqrt(t));
+        let ones = [1usize; D];
+        let alpha = p
+            .clone()
+            .square()
+            .mean()
+            .sqrt()
+            .clamp_min(c.eps2)
+            .mul_scalar(rho)
+            .reshape(ones);
+        let p = if c.weight_decay != 0.0 {
+            p.mul_scalar(1.0 - lr * c.weight_decay)
+        } else {
+            p
+        };
+        let g2 = g.clone().square();
+        let (row, col, v) = if D >= 2 {
+            let (row0, col0) = match state {
+                Some(s) => (s.row, s.col),
+                None => (
+                    g2.clone().mean_dim(D - 1).zeros_like(),
+                    g2.clone().mean_dim(D - 2).zeros_like(),
+                ),
+            };
+            let row = row0.mul_scalar(1.0 - w) + g2.clone().mean_dim(D - 1).mul_scalar(w);
+            let col = col0.mul_scalar(1.0 - w) + g2.mean_dim(D - 2).mul_scalar(w);
+            let r_mean = row.clone().mean_dim(D - 2).clamp_min(c.eps1);
+            let v = (row.clone() * col.clone()) / r_mean;
+            (row, col, v)
+        } else {
+            let (var0, col) = match state {
+                Some(s) => (s.row, s.col),
+                None => (g2.zeros_like(), Tensor::zeros(ones, &g2.device())),
+            };
+            let var = var0.mul_scalar(1.0 - w) + g2.mul_scalar(w);
+            (var.clone(), col, var)
+        };
+        let u = g / v.clamp_min(c.eps1 * c.eps1).sqrt();
+        let denom = u
+            .clone()
+            .square()
+            .mean()
+            .sqrt()
+            .div_scalar(c.d)
+            .clamp_min(1.0)
+            .reshape(ones);
+        let p = p - u * (alpha / denom);
+        (p, Some(AdafactorState { row, col, time }))
+    }
+
+    fn to_device<const D: usize>(s: Self::State<D>, device: &B::Device) -> Self::State<D> {
+        AdafactorState {
+            row: s.row.to_device(device),
+            col: s.col.to_device(device),
+            time: s.time,
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! Golden vectors: parse `margay-vectors/1` files and check cases.
 
 use margay::optim::{
-    AdaXConfig, AdamWConfig, Cautious, ClipConfig, ClipForm, GlobalNormClip, LionConfig, LrMode,
-    SgdmConfig, Step, TigerConfig, WeightDecay,
+    AdaXConfig, AdafactorConfig, AdamWConfig, Cautious, ClipConfig, ClipForm, GlobalNormClip,
+    LionConfig, LrMode, SgdmConfig, Step, TigerConfig, WeightDecay,
 };
 use serde_json::Value;
 use std::fmt;
@@ -332,6 +332,8 @@ pub enum Algorithm {
     Sgdm(SgdmConfig),
     /// Lion with cautious masking (the factor).
     LionCautious(LionConfig, f32),
+    /// Adafactor (PyTorch conventions) on a tensor of this shape (1 or 2 dims).
+    Adafactor(AdafactorConfig, [usize; 2]),
 }
 
 /// Parses an `optim` case.
@@ -402,6 +404,38 @@ pub fn parse_optim(case: &Value) -> Result<OptimCase, String> {
                 WeightDecay::Decoupled
             },
         }),
+        "adafactor" => {
+            let shape = field(c, "shape")?
+                .as_array()
+                .ok_or("`shape` must be a list")?
+                .iter()
+                .map(|x| {
+                    x.as_u64()
+                        .map(|v| v as usize)
+                        .ok_or("`shape` holds whole numbers")
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let shape = match shape[..] {
+                [n] => [n, 0],
+                [n, m] => [n, m],
+                _ => {
+                    return Err(format!(
+                        "adafactor `shape` must have 1 or 2 dims, got {shape:?}"
+                    ))
+                }
+            };
+            Algorithm::Adafactor(
+                AdafactorConfig {
+                    lr: f("lr")?,
+                    beta2_decay: f("beta2_decay")?,
+                    eps1: f("eps1")?,
+                    eps2: f("eps2")?,
+                    d: f("d")?,
+                    weight_decay: f("weight_decay")?,
+                },
+                shape,
+            )
+        }
         "lion_cautious" => Algorithm::LionCautious(
             LionConfig {
                 lr: f("lr")?,
@@ -460,6 +494,11 @@ pub fn simulate(case: &OptimCase) -> Result<Vec<Vec<f32>>, String> {
     let mut m = vec![0.0f32; n];
     let mut v = vec![0.0f32; n];
     let mut out = Vec::with_capacity(case.grads.len());
+    // Adafactor's factored statistics: rows and columns.
+    let (mut rows, mut cols) = match case.algorithm {
+        Algorithm::Adafactor(_, [r, c]) => (vec![0.0f32; r], vec![0.0f32; c]),
+        _ => (Vec::new(), Vec::new()),
+    };
     for (i, g) in case.grads.iter().enumerate() {
         let t = i as u64 + 1;
         let r = match case.algorithm {
@@ -478,6 +517,14 @@ pub fn simulate(case: &OptimCase) -> Result<Vec<Vec<f32>>, String> {
             Algorithm::AdaX(c) => {
                 let o = c.build().map_err(|e| e.to_string())?;
                 o.step(o.at(t), &mut p, g, &mut m, &mut v)
+            }
+            Algorithm::Adafactor(c, [r, cols_n]) => {
+                let o = c.build().map_err(|e| e.to_string())?;
+                if cols_n == 0 {
+                    o.step_vector(o.at(t), &mut p, g, &mut v)
+                } else {
+                    o.step_matrix(o.at(t), &mut p, g, r, cols_n, &mut rows, &mut cols)
+                }
             }
             Algorithm::LionCautious(c, factor) => {
                 let o = c.build().map_err(|e| e.to_string())?;

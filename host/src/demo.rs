@@ -81,6 +81,10 @@ pub struct LionRun<M: Moment>(pub Lion, pub Vec<M>);
 pub struct TigerRun<M: Moment>(pub Tiger, pub Vec<M>);
 /// AdamW with `m` in storage `M` and `v` in f32.
 pub struct AdamWRun<M: Moment>(pub AdamW, pub Vec<M>, pub Vec<f32>);
+/// Lion with cautious masking (the factor) and its momentum.
+pub struct CautiousLionRun(pub Lion, pub margay::optim::Cautious, pub Vec<f32>);
+/// AdamW with hidden accumulation and its moments.
+pub struct AdamWAccumRun(pub margay::optim::AdamWAccum, pub Vec<f32>, pub Vec<f32>);
 /// Adafactor on a flat vector (unfactored second moment).
 pub struct AdafactorRun(pub margay::optim::Adafactor, pub Vec<f32>);
 /// SGDM (hidden accumulation) with its momentum in storage `M`.
@@ -143,6 +147,34 @@ impl<M: Moment> Optimizer for AdamWRun<M> {
             .map(|m| m.load())
             .chain(self.2.iter().copied())
             .collect()
+    }
+}
+
+impl Optimizer for CautiousLionRun {
+    fn name(&self) -> String {
+        "lion-cautious/f32".into()
+    }
+    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
+        self.0
+            .step_cautious(step_ctx(t, lr), x, g, &mut self.2, self.1)
+            .expect("buffers sized by the caller");
+    }
+    fn state(&self) -> Vec<f32> {
+        self.2.clone()
+    }
+}
+
+impl Optimizer for AdamWAccumRun {
+    fn name(&self) -> String {
+        "adamw-accum/f32".into()
+    }
+    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
+        self.0
+            .step(step_ctx(t, lr), x, g, &mut self.1, &mut self.2)
+            .expect("buffers sized by the caller");
+    }
+    fn state(&self) -> Vec<f32> {
+        self.1.iter().chain(&self.2).copied().collect()
     }
 }
 

@@ -5,8 +5,8 @@ use half::bf16;
 use margay::optim::{LrMode, TigerConfig};
 use margay_host::demo::{demo_adamw, demo_lion, demo_tiger};
 pub use margay_host::demo::{
-    run, AdaXRun, AdafactorRun, AdamWRun, LionRun, Optimizer, Problem, Quadratic, Rosenbrock,
-    SgdmRun, TigerRun,
+    run, AdaXRun, AdafactorRun, AdamWAccumRun, AdamWRun, CautiousLionRun, LionRun, Optimizer,
+    Problem, Quadratic, Rosenbrock, SgdmRun, TigerRun,
 };
 
 /// One row of the table: a fresh optimizer for dimension `n`, and its base lr.
@@ -84,6 +84,33 @@ pub fn table() -> Vec<Entry> {
                     ..margay::optim::AdaXConfig::l2(5e-2)
                 };
                 Box::new(AdaXRun(c.build().unwrap(), vec![0.0f32; n], vec![0.0; n]))
+            },
+        },
+        Entry {
+            name: "lion-cautious",
+            lr: 1e-2,
+            make: |n| {
+                let k = margay::optim::Cautious::new(0.0).unwrap();
+                Box::new(CautiousLionRun(
+                    demo_lion().build().unwrap(),
+                    k,
+                    vec![0.0f32; n],
+                ))
+            },
+        },
+        Entry {
+            name: "adamw-accum-k2",
+            lr: 5e-2,
+            make: |n| {
+                let c = margay::optim::AdamWAccumConfig {
+                    accumulation: 2,
+                    ..margay::optim::AdamWAccumConfig::new(demo_adamw())
+                };
+                Box::new(AdamWAccumRun(
+                    c.build().unwrap(),
+                    vec![0.0f32; n],
+                    vec![0.0; n],
+                ))
             },
         },
         Entry {

@@ -92,7 +92,9 @@ impl ExpGrad {
             return Err(StepError::NegativeParameter { index });
         }
         for (p, &g) in params.iter_mut().zip(grads) {
-            *p *= exp(-s.lr * g);
+            // The exponent is capped so the factor stays finite (a zero weight stays 0,
+            // never 0·∞); below −104 the factor is 0 anyway. A NaN gradient propagates.
+            *p *= exp((-s.lr * g).min(88.0));
         }
         Ok(())
     }
@@ -147,10 +149,10 @@ impl EgStepSize {
         check_lengths(grads.len(), nu.len(), prev.len())?;
         let (gamma, cap) = (self.cfg.gamma, self.cfg.max_exponent);
         for ((g, n), p) in grads.iter_mut().zip(nu.iter_mut()).zip(prev.iter_mut()) {
-            let e = (gamma * *p * *g).clamp(-cap, cap);
-            // NaN gradients leave ν and the stored gradient as they were.
-            if e.is_finite() {
-                *n *= exp(e);
+            // Non-finite gradients leave ν and the stored gradient as they were (and reach
+            // the base optimizer, whose own rule applies).
+            if g.is_finite() {
+                *n *= exp((gamma * *p * *g).clamp(-cap, cap));
                 *p = *g;
             }
             *g *= *n;
@@ -189,6 +191,11 @@ mod tests {
             assert!(w.iter().all(|x| *x >= 0.0), "{w:?}");
         }
         assert_eq!(w[0], 0.0);
+        // A huge negative gradient cannot turn a zero weight into 0·∞ = NaN.
+        let mut z = [0.0f32, 1.0];
+        eg.step(eg.at(1), &mut z, &[-1e30, -1e30]).unwrap();
+        assert_eq!(z[0], 0.0);
+        assert!(z[1].is_finite());
     }
 
     /// EG on the probability simplex's classic use: mixture weights drift toward the
@@ -217,9 +224,11 @@ mod tests {
         let (mut nu, mut prev) = ([1.0f32], [1e6f32]);
         a.apply(&mut [1e6], &mut nu, &mut prev).unwrap();
         assert!((nu[0] - 1.0f32.exp()).abs() < 1e-5);
-        // NaN leaves the state alone.
-        let (mut nu, mut prev) = ([2.0f32], [0.5f32]);
-        a.apply(&mut [f32::NAN], &mut nu, &mut prev).unwrap();
-        assert_eq!((nu, prev), ([2.0], [0.5]));
+        // NaN and ±Inf leave the state alone.
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let (mut nu, mut prev) = ([2.0f32], [0.5f32]);
+            a.apply(&mut [bad], &mut nu, &mut prev).unwrap();
+            assert_eq!((nu, prev), ([2.0], [0.5]));
+        }
     }
 }

@@ -128,8 +128,13 @@ impl Tiger {
         rows: Rows<'_>,
     ) -> Result<usize, StepError> {
         check(params.len(), grads.len(), m.len(), cols, rows)?;
+        if let super::LrMode::RmsPerRow { cols: c } = self.config().lr_mode {
+            if !cols.is_multiple_of(c) {
+                return Err(StepError::RowMismatch { len: cols, cols: c });
+            }
+        }
         Ok(for_rows(params, grads, m, cols, rows, |p, g, m| {
-            // Cannot fail: equal lengths, and per-row modes get one whole row.
+            // Cannot fail: equal lengths, and a per-row mode's rows divide the table's.
             let _ = self.step(s, p, g, m);
         }))
     }
@@ -214,6 +219,16 @@ mod tests {
         assert_eq!(
             tiger.step_rows(tiger.at(1), &mut p, &g, &mut m, 4, Rows::Listed(&[0, 2])),
             Err(StepError::RowOutOfRange { row: 2, rows: 2 })
+        );
+        let per_row = TigerConfig {
+            lr_mode: crate::optim::LrMode::RmsPerRow { cols: 3 },
+            ..TigerConfig::new(1e-2)
+        }
+        .build()
+        .unwrap();
+        assert_eq!(
+            per_row.step_rows(per_row.at(1), &mut p, &g, &mut m, 4, Rows::NonZero),
+            Err(StepError::RowMismatch { len: 4, cols: 3 })
         );
         assert_eq!(p, [1.0; 8]);
     }

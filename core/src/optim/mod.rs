@@ -59,12 +59,14 @@ pub use tiger::{Guard, LrMode, Tiger, TigerConfig, TigerOutcome};
 /// Cautious masking's normaliser: `1 / max(mean(scale), 1e-5)` over `(update, gradient)`
 /// pairs, where `scale = 1` when `update·g > 0`, else `factor`.
 pub(crate) fn cautious_scale(pairs: impl Iterator<Item = (f32, f32)>, factor: f32) -> f32 {
-    let (mut sum, mut n) = (0.0f32, 0usize);
+    // Counts, not an f32 running sum: a sum of ones stops growing at 2^24 elements.
+    let (mut agree, mut n) = (0usize, 0usize);
     for (u, g) in pairs {
-        sum += if u * g > 0.0 { 1.0 } else { factor };
+        agree += usize::from(u * g > 0.0);
         n += 1;
     }
-    1.0 / (sum / n.max(1) as f32).max(1e-5)
+    let mean = (agree as f64 + factor as f64 * (n - agree) as f64) / n.max(1) as f64;
+    (1.0 / mean.max(1e-5)) as f32
 }
 
 /// One coordinate's cautious weight: `(1 or factor) · scale`.

@@ -444,7 +444,9 @@ where
     corpus.check_block(cfg.block_size)?;
     let mcfg = cfg.model(corpus.vocab.len());
     let ckpt = checkpoint_path(&opts.out);
-    // Everything that can refuse the run is checked before the output is touched.
+    // The checkpoint's header, shape, optimizer and text are checked before the output
+    // directory is touched; its tensors are read (and checked) when applied below, which
+    // writes nothing either.
     let loaded = if opts.resume {
         let l = checkpoint::read(&ckpt)?;
         l.check(&mcfg, O::NAME)?;
@@ -454,13 +456,13 @@ where
                 ckpt.display()
             ));
         }
-        if l.meta.train.steps > cfg.steps {
+        if l.meta.step > cfg.steps {
             return Err(format!(
-                "{}: already at step {} of {}; ask for --steps >= {}",
+                "{}: already at step {}; ask for --steps >= {} (a different --steps also \
+                 changes the learning-rate schedule from here on)",
                 ckpt.display(),
                 l.meta.step,
-                l.meta.train.steps,
-                l.meta.train.steps
+                l.meta.step
             ));
         }
         Some(l)

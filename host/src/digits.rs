@@ -301,18 +301,7 @@ pub fn base_accuracy<T: Num>(base: &BaseModel<IN, HID, OUT>, s: &Samples) -> f64
     model.correct(&s.x, &s.y, &mut Saturations::default()) as f64 / s.x.len() as f64
 }
 
-/// Writes `bytes` to `path` atomically (a temporary file beside it, then a rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            format!(
-                "{}: cannot write ({e}); check the directory exists and is writable",
-                path.display()
-            )
-        })
-}
+pub use crate::files::write_atomic;
 
 /// Reads and verifies a blob file; errors name the file and the fix.
 pub fn read_blob(path: &Path) -> Result<Vec<u8>, String> {

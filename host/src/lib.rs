@@ -7,5 +7,6 @@
 
 pub mod demo;
 pub mod digits;
+pub mod files;
 #[cfg(feature = "train")]
 pub mod train;

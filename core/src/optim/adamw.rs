@@ -160,21 +160,33 @@ impl AdamW {
             step_size: lr / bias1,
             decay: 1.0 - lr * weight_decay,
         };
-        // f32 moments: an explicit AVX2 loop where the CPU has it (the same operations).
-        if let (Some(m32), Some(v32)) = (M::as_f32_mut(m), V::as_f32_mut(v)) {
-            if crate::simd::adamw_f32(params, grads, m32, v32, &k) {
-                return;
-            }
+        apply(&k, params, grads, m, v);
+    }
+}
+
+/// One AdamW update with the step's scalars `k` (also used by [`super::AdamWAccum`], whose
+/// moment factors vary within a window): f32 moments take the explicit AVX2 loop where the
+/// CPU has it (the same operations), others the scalar definition.
+pub(super) fn apply<M: Moment, V: Moment>(
+    k: &AdamWConsts,
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [M],
+    v: &mut [V],
+) {
+    if let (Some(m32), Some(v32)) = (M::as_f32_mut(m), V::as_f32_mut(v)) {
+        if crate::simd::adamw_f32(params, grads, m32, v32, k) {
+            return;
         }
-        let rows = params
-            .iter_mut()
-            .zip(grads)
-            .zip(m.iter_mut().zip(v.iter_mut()));
-        for ((p, &g), (m, v)) in rows {
-            let (mt, vt) = k.scalar(p, g, m.load(), v.load());
-            *m = M::store(mt);
-            *v = V::store(vt);
-        }
+    }
+    let rows = params
+        .iter_mut()
+        .zip(grads)
+        .zip(m.iter_mut().zip(v.iter_mut()));
+    for ((p, &g), (m, v)) in rows {
+        let (mt, vt) = k.scalar(p, g, m.load(), v.load());
+        *m = M::store(mt);
+        *v = V::store(vt);
     }
 }
 

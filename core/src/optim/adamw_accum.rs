@@ -27,8 +27,11 @@
 //! ```
 
 use super::error::{ConfigError, StepError};
-use super::{check_lengths, AdamW, AdamWConfig, Moment, Schedule, Step};
+use super::{
+    check_lengths, is_window_end, window_decay, AdamW, AdamWConfig, Moment, Schedule, Step,
+};
 use crate::math::{powf, sqrt};
+use crate::simd::AdamWConsts;
 
 /// Hyper-parameters: AdamW's plus the window length k.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,7 +91,7 @@ impl AdamWAccum {
 
     /// `true` when micro-step `t` updates the parameters.
     pub const fn is_update_step(&self, t: u64) -> bool {
-        t.is_multiple_of(self.k as u64)
+        is_window_end(t, self.k)
     }
 
     /// One micro-step. A length mismatch returns an error and modifies nothing.
@@ -103,38 +106,29 @@ impl AdamWAccum {
         check_lengths(params.len(), grads.len(), m.len())?;
         check_lengths(params.len(), grads.len(), v.len())?;
         let c = self.inner.config();
-        let k = self.k as u64;
-        let first = (s.t - 1).is_multiple_of(k);
-        let (b1, b2) = if first {
-            (c.beta1, c.beta2)
-        } else {
-            (1.0, 1.0)
-        };
+        let k = self.k;
+        let (b1, b2) = (window_decay(s.t, k, c.beta1), window_decay(s.t, k, c.beta2));
         let (a1, a2) = ((1.0 - c.beta1) / k as f32, (1.0 - c.beta2) / k as f32);
-        if !self.is_update_step(s.t) {
+        if !is_window_end(s.t, k) {
             for ((&g, m), v) in grads.iter().zip(m.iter_mut()).zip(v.iter_mut()) {
                 *m = M::store(b1 * m.load() + a1 * g);
                 *v = V::store(b2 * v.load() + a2 * (g * g));
             }
             return Ok(());
         }
-        let windows = (s.t / k) as f32;
+        let windows = (s.t / k as u64) as f32;
         let lr = s.lr;
-        let step_size = lr / (1.0 - powf(c.beta1, windows));
-        let bias2_sqrt = sqrt(1.0 - powf(c.beta2, windows));
-        let decay = 1.0 - lr * c.weight_decay;
-        for ((p, &g), (m, v)) in params
-            .iter_mut()
-            .zip(grads)
-            .zip(m.iter_mut().zip(v.iter_mut()))
-        {
-            let mt = b1 * m.load() + a1 * g;
-            let vt = b2 * v.load() + a2 * (g * g);
-            *m = M::store(mt);
-            *v = V::store(vt);
-            let denom = sqrt(vt) / bias2_sqrt + c.eps;
-            *p = *p * decay - step_size * (mt / denom);
-        }
+        let consts = AdamWConsts {
+            beta1: b1,
+            c1: a1,
+            beta2: b2,
+            c2: a2,
+            bias2_sqrt: sqrt(1.0 - powf(c.beta2, windows)),
+            eps: c.eps,
+            step_size: lr / (1.0 - powf(c.beta1, windows)),
+            decay: 1.0 - lr * c.weight_decay,
+        };
+        super::adamw::apply(&consts, params, grads, m, v);
         Ok(())
     }
 }

@@ -98,6 +98,24 @@ impl Cautious {
     }
 }
 
+/// The accumulation window rule (kexue 8634) shared by Tiger, SGDM and AdamW with hidden
+/// accumulation: micro-step `t` (1-based) decays a moment by `beta` on the first micro-step
+/// of each window of `k`, by 1 on the others.
+#[inline(always)]
+pub(crate) fn window_decay(t: u64, k: u32, beta: f32) -> f32 {
+    if (t - 1).is_multiple_of(k as u64) {
+        beta
+    } else {
+        1.0
+    }
+}
+
+/// `true` when micro-step `t` closes its window of `k` (the parameters move).
+#[inline(always)]
+pub(crate) const fn is_window_end(t: u64, k: u32) -> bool {
+    t.is_multiple_of(k as u64)
+}
+
 #[inline]
 pub(crate) fn check_lengths(params: usize, grads: usize, state: usize) -> Result<(), StepError> {
     if params == grads && params == state {

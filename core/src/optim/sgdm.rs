@@ -109,7 +109,7 @@ impl Sgdm {
 
     /// `true` when micro-step `t` updates the parameters (`t ≡ 0 mod k`).
     pub const fn is_update_step(&self, t: u64) -> bool {
-        t.is_multiple_of(self.cfg.accumulation as u64)
+        super::is_window_end(t, self.cfg.accumulation)
     }
 
     /// One micro-step on slices. A length mismatch returns an error and modifies nothing.
@@ -137,12 +137,7 @@ impl Sgdm {
     }
 
     fn kernel<M: Moment>(&self, s: Step, params: &mut [f32], grads: &[f32], m: &mut [M]) {
-        let k = self.cfg.accumulation as u64;
-        let b = if (s.t - 1).is_multiple_of(k) {
-            self.cfg.momentum
-        } else {
-            1.0
-        };
+        let b = super::window_decay(s.t, self.cfg.accumulation, self.cfg.momentum);
         let a = self.add;
         if !self.is_update_step(s.t) {
             for (m, &g) in m.iter_mut().zip(grads) {

@@ -206,7 +206,7 @@ impl Tiger {
 
     /// `true` when micro-step `t` updates the parameters (`t ≡ 0 mod k`).
     pub const fn is_update_step(&self, t: u64) -> bool {
-        t.is_multiple_of(self.cfg.accumulation as u64)
+        super::is_window_end(t, self.cfg.accumulation)
     }
 
     /// One Tiger micro-step on slices. A length mismatch (or, in `RmsPerRow` mode, a length
@@ -385,11 +385,7 @@ impl Tiger {
     /// optimizer) take the window rule from here.
     #[inline(always)]
     pub fn momentum_decay(&self, t: u64) -> f32 {
-        if (t - 1).is_multiple_of(self.cfg.accumulation as u64) {
-            self.cfg.beta
-        } else {
-            1.0
-        }
+        super::window_decay(t, self.cfg.accumulation, self.cfg.beta)
     }
 
     /// Calls `update(params, grads, m, η)` once per group that shares a step size η: the

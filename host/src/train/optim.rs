@@ -27,7 +27,7 @@
 use burn::optim::{LearningRate, SimpleOptimizer};
 use burn::record::Record;
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{Bool, Tensor};
 
 use margay::optim::{
     AdamW as CoreAdamW, AdamWConfig, ConfigError, Guard, Lion as CoreLion, LionConfig, LrMode,
@@ -84,26 +84,37 @@ pub fn composed_sign_step<B: Backend, const D: usize>(
     aux: Tensor<B, 1>,
     k: SignConsts,
 ) -> (Tensor<B, D>, Tensor<B, D>) {
-    let shape = p.shape();
     let eta = aux.clone().narrow(0, 0, 1).reshape([1; D]);
-    let bad = aux
-        .narrow(0, 1, 1)
-        .not_equal_elem(0.0)
-        .reshape([1; D])
-        .expand(shape);
+    let (bad, p_shr) = guard(&p, aux, k);
     let c = m.clone().mul_scalar(k.b1) + g.clone().mul_scalar(k.c1);
     let m_new = m.clone().mul_scalar(k.b2) + g.mul_scalar(k.c2);
     // 1 − η·λ, written as η·(−λ) + 1: the same bits.
     let decay = eta.clone().mul_scalar(-k.wd).add_scalar(1.0);
-    let p_upd = p.clone() * decay - c.sign() * eta;
-    let p_shr = p
-        .sub_scalar(k.center)
-        .mul_scalar(k.shrink)
-        .add_scalar(k.center);
+    let p_upd = p * decay - c.sign() * eta;
     (
         p_upd.mask_where(bad.clone(), p_shr),
         m_new.mask_where(bad, m),
     )
+}
+
+/// The guard's pieces: where it fires (`aux[1] != 0`, broadcast to θ's shape) and the shrunk
+/// parameters `(θ − center)·shrink + center`.
+fn guard<B: Backend, const D: usize>(
+    p: &Tensor<B, D>,
+    aux: Tensor<B, 1>,
+    k: SignConsts,
+) -> (Tensor<B, D, Bool>, Tensor<B, D>) {
+    let bad = aux
+        .narrow(0, 1, 1)
+        .not_equal_elem(0.0)
+        .reshape([1; D])
+        .expand(p.shape());
+    let p_shr = p
+        .clone()
+        .sub_scalar(k.center)
+        .mul_scalar(k.shrink)
+        .add_scalar(k.center);
+    (bad, p_shr)
 }
 
 /// Tiger's momentum-only micro-step: `m' = b2·m + c2·g`, θ unchanged, or the guard.
@@ -114,17 +125,8 @@ fn accumulate<B: Backend, const D: usize>(
     aux: Tensor<B, 1>,
     k: SignConsts,
 ) -> (Tensor<B, D>, Tensor<B, D>) {
-    let bad = aux
-        .narrow(0, 1, 1)
-        .not_equal_elem(0.0)
-        .reshape([1; D])
-        .expand(p.shape());
+    let (bad, p_shr) = guard(&p, aux, k);
     let m_new = m.clone().mul_scalar(k.b2) + g.mul_scalar(k.c2);
-    let p_shr = p
-        .clone()
-        .sub_scalar(k.center)
-        .mul_scalar(k.shrink)
-        .add_scalar(k.center);
     (p.mask_where(bad.clone(), p_shr), m_new.mask_where(bad, m))
 }
 
@@ -135,6 +137,15 @@ pub struct MomentState<B: Backend, const D: usize> {
     pub m: Tensor<B, D>,
     /// Steps (Tiger: micro-steps) taken so far.
     pub time: usize,
+}
+
+impl<B: Backend, const D: usize> MomentState<B, D> {
+    fn moved_to(self, device: &B::Device) -> Self {
+        MomentState {
+            m: self.m.to_device(device),
+            time: self.time,
+        }
+    }
 }
 
 /// Both moments and the step counter (AdamW).
@@ -216,10 +227,7 @@ impl<B: SignStepBackend> SimpleOptimizer<B> for Lion {
     }
 
     fn to_device<const D: usize>(s: Self::State<D>, device: &B::Device) -> Self::State<D> {
-        MomentState {
-            m: s.m.to_device(device),
-            time: s.time,
-        }
+        s.moved_to(device)
     }
 }
 
@@ -307,10 +315,7 @@ impl<B: SignStepBackend> SimpleOptimizer<B> for Tiger {
     }
 
     fn to_device<const D: usize>(s: Self::State<D>, device: &B::Device) -> Self::State<D> {
-        MomentState {
-            m: s.m.to_device(device),
-            time: s.time,
-        }
+        s.moved_to(device)
     }
 }
 

@@ -40,6 +40,19 @@ pub fn any_non_finite(xs: &[f32]) -> bool {
     acc != 0
 }
 
+/// An `i32` key that orders non-NaN floats as the floats order them: `a < b` ⇔
+/// `order_key(a) < order_key(b)`, except that −0 sorts just below +0 (their keys are −1
+/// and 0). Negative floats have their 31 low bits flipped.
+///
+/// Why: a float comparison by integer instructions, exact, and a few instructions on a
+/// Cortex-M0 with no FPU where a soft-float compare is a library call (FSQ's threshold
+/// encoder compares every latent this way).
+#[inline(always)]
+pub fn order_key(x: f32) -> i32 {
+    let b = x.to_bits() as i32;
+    b ^ ((b >> 31) & 0x7fff_ffff)
+}
+
 /// `true` when any element of `xs` is NaN (Inf passes).
 pub fn any_nan(xs: &[f32]) -> bool {
     let mut acc = 0u32;

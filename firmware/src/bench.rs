@@ -30,8 +30,9 @@ struct Buffers {
 
 /// Runs each region once; regions end at marks 1 Tiger f32 (own NaN scan), 2 Tiger f32
 /// given the gradients' health (the kernel alone), 3 Tiger bf16, 4 Lion, 5 AdamW, 6 FSQ
-/// [8,5,5,5] encode with libm tanh, 7 the same with the fast tanh (`FSQ_VECTORS` vectors
-/// each), 8 an int8 dot product of `N` elements.
+/// [8,5,5,5] encode with libm tanh, 9 the same with the fast tanh, 11 with thresholds
+/// (`FSQ_VECTORS` vectors each), 13 an int8 dot product of `N` elements, 15 and 16 RoPE
+/// from a table and on the fly.
 pub fn run() {
     let mut b = Buffers {
         p: [0.0; N],
@@ -69,28 +70,7 @@ pub fn run() {
     bench_mark(4);
     adamw.step_array(adamw.at(1), &mut b.p, &b.g, &mut b.m, &mut v);
     bench_mark(5);
-    let accurate = FsqConfig::new([8, 5, 5, 5]).build().must();
-    let fast = FsqConfig {
-        tanh: Tanh::Fast,
-        ..FsqConfig::new([8, 5, 5, 5])
-    }
-    .build()
-    .must();
-    let z = core::hint::black_box(&b.g[..FSQ_VECTORS * 4]);
-    let mut idx = [0u32; FSQ_VECTORS];
-    bench_mark(6);
-    // Inputs pass through black_box after the mark, so the work cannot be hoisted above it.
-    accurate
-        .encode_rows(core::hint::black_box(z), &mut idx)
-        .must();
-    // Pin the results before the mark so the work cannot move across it.
-    core::hint::black_box(&mut idx);
-    bench_mark(7);
-    let mut idx_fast = [0u32; FSQ_VECTORS];
-    fast.encode_rows(core::hint::black_box(z), &mut idx_fast)
-        .must();
-    core::hint::black_box(&mut idx_fast);
-    bench_mark(8);
+    let fsq_sums = fsq_regions(&b.g[..FSQ_VECTORS * 4]);
     let mut qa = [0i8; N];
     let mut qb = [0i8; N];
     for i in 0..N {
@@ -98,16 +78,16 @@ pub fn run() {
         qb[i] = (i as i32 * 91 % 255 - 127) as i8;
     }
     let (qa, qb) = core::hint::black_box((&qa, &qb));
-    bench_mark(9);
+    bench_mark(12);
     let (qa, qb) = core::hint::black_box((qa, qb));
     let dot = core::hint::black_box(dot_i8(qa, qb));
-    bench_mark(10);
+    bench_mark(13);
     let rope = RopeConfig::new(ROPE_DIM).build::<{ ROPE_DIM / 2 }>().must();
     let table = RopeTable::<ROPE_ROWS, { ROPE_DIM / 2 }>::new(&rope, 0).must();
     let mut rows = [0.0f32; ROPE_ROWS * ROPE_DIM];
     rows.copy_from_slice(&b.g[..ROPE_ROWS * ROPE_DIM]);
     let rows = core::hint::black_box(&mut rows);
-    bench_mark(11);
+    bench_mark(14);
     table
         .apply_rows(
             core::hint::black_box(&mut rows[..]),
@@ -115,19 +95,20 @@ pub fn run() {
             Direction::Forward,
         )
         .must();
-    bench_mark(12);
+    bench_mark(15);
     rope.apply_rows(
         core::hint::black_box(&mut rows[..]),
         Positions::From(0),
         Direction::Backward,
     )
     .must();
-    bench_mark(13);
+    bench_mark(16);
     core::hint::black_box(&rows);
     defmt::println!(
-        "bench: fsq index sum {=u32} / {=u32} (accurate / fast), dot {=i32}",
-        idx.iter().sum::<u32>(),
-        idx_fast.iter().sum::<u32>(),
+        "bench: fsq index sum {=u32} / {=u32} / {=u32} (accurate / fast / thresholds), dot {=i32}",
+        fsq_sums[0],
+        fsq_sums[1],
+        fsq_sums[2],
         dot.unwrap_or(0)
     );
     let checksum = b.p.iter().fold(0u32, |a, x| a.rotate_left(5) ^ x.to_bits());
@@ -136,4 +117,34 @@ pub fn run() {
         N,
         checksum
     );
+}
+
+/// Marks 6 to 11: FSQ [8,5,5,5] encode of `FSQ_VECTORS` vectors with each tanh mode in turn
+/// between marks 6 + 2m and 7 + 2m (one quantizer and one index buffer live at a time: the
+/// Cortex-M0 has 16 KiB of RAM).
+/// Returns each mode's index sum.
+#[inline(never)]
+fn fsq_regions(z: &[f32]) -> [u32; 3] {
+    let mut sums = [0u32; 3];
+    let mut idx = [0u32; FSQ_VECTORS];
+    for (m, tanh) in [Tanh::Accurate, Tanh::Fast, Tanh::Thresholds]
+        .into_iter()
+        .enumerate()
+    {
+        let fsq = FsqConfig {
+            tanh,
+            ..FsqConfig::new([8, 5, 5, 5])
+        }
+        .build()
+        .must();
+        let z = core::hint::black_box(z);
+        bench_mark(6 + 2 * m as u32);
+        // Inputs pass through black_box after the mark, so the work cannot be hoisted above it.
+        fsq.encode_rows(core::hint::black_box(z), &mut idx).must();
+        // Pin the results before the mark so the work cannot move across it.
+        core::hint::black_box(&mut idx);
+        bench_mark(7 + 2 * m as u32);
+        sums[m] = idx.iter().sum();
+    }
+    sums
 }

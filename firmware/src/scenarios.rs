@@ -20,10 +20,10 @@ pub type Scenario = (&'static str, fn(&mut dyn FnMut(u32)));
 /// Every workload, in order.
 pub const SCENARIOS: [Scenario; 8] = [
     (
-        "fsq encode/decode [8,5,5,5] and [7,5,5,5,5], both tanh paths",
+        "fsq encode/decode [8,5,5,5] and [7,5,5,5,5], three tanh modes",
         fsq_standard,
     ),
-    ("fsq symmetric [2,4,3]", fsq_symmetric),
+    ("fsq symmetric [2,4,3], libm tanh and thresholds", fsq_symmetric),
     ("int8 quantize, dot products, requantization", int8),
     ("bf16/f16/fixed conversions, three roundings", conversions),
     ("lion in I8F24, I16F16 and bf16 (Scalar)", fixed_lion),
@@ -92,7 +92,16 @@ fn inputs<const D: usize>(rng: &mut SplitMix64, v: usize) -> [f32; D] {
 
 fn fsq_standard(emit: &mut dyn FnMut(u32)) {
     let mut rng = SplitMix64::new(0xF5A0);
-    for tanh in [Tanh::Accurate, Tanh::Fast] {
+    for tanh in [Tanh::Accurate, Tanh::Fast, Tanh::Thresholds] {
+        fsq_standard_with(tanh, &mut rng, emit);
+    }
+}
+
+/// One tanh mode of [`fsq_standard`]; out of line so the modes share one copy of the code
+/// (the Cortex-M0's flash is nearly full).
+#[inline(never)]
+fn fsq_standard_with(tanh: Tanh, rng: &mut SplitMix64, emit: &mut dyn FnMut(u32)) {
+    {
         let a = FsqConfig {
             tanh,
             ..FsqConfig::new([8, 5, 5, 5])
@@ -106,10 +115,10 @@ fn fsq_standard(emit: &mut dyn FnMut(u32)) {
         .build()
         .must();
         for v in 0..300 {
-            let (codes, idx) = a.quantize(&inputs(&mut rng, v));
+            let (codes, idx) = a.quantize(&inputs(rng, v));
             emit(idx);
             emit(hash(codes.iter().map(|c| c.to_bits())));
-            emit(b.encode(&inputs(&mut rng, v)));
+            emit(b.encode(&inputs(rng, v)));
         }
         for idx in 0..a.codebook_size() {
             let c = a.decode(idx).must();
@@ -119,20 +128,31 @@ fn fsq_standard(emit: &mut dyn FnMut(u32)) {
 }
 
 fn fsq_symmetric(emit: &mut dyn FnMut(u32)) {
-    let mut rng = SplitMix64::new(0x5E77);
-    let fsq = FsqConfig {
-        variant: FsqVariant::Symmetric,
-        ..FsqConfig::new([2, 4, 3])
+    for tanh in [Tanh::Accurate, Tanh::Thresholds] {
+        fsq_symmetric_with(tanh, emit);
     }
-    .build()
-    .must();
-    for v in 0..200 {
-        let z = inputs(&mut rng, v);
-        let (codes, idx) = fsq.quantize(&z);
-        emit(idx);
-        emit(hash(codes.iter().map(|c| c.to_bits())));
-        let g = fsq.vjp(&z, &[1.0, -0.5, 0.25]);
-        emit(hash(g.iter().map(|c| c.to_bits())));
+}
+
+/// One tanh mode of [`fsq_symmetric`], out of line (one copy of the code).
+#[inline(never)]
+fn fsq_symmetric_with(tanh: Tanh, emit: &mut dyn FnMut(u32)) {
+    {
+        let mut rng = SplitMix64::new(0x5E77);
+        let fsq = FsqConfig {
+            variant: FsqVariant::Symmetric,
+            tanh,
+            ..FsqConfig::new([2, 4, 3])
+        }
+        .build()
+        .must();
+        for v in 0..200 {
+            let z = inputs(&mut rng, v);
+            let (codes, idx) = fsq.quantize(&z);
+            emit(idx);
+            emit(hash(codes.iter().map(|c| c.to_bits())));
+            let g = fsq.vjp(&z, &[1.0, -0.5, 0.25]);
+            emit(hash(g.iter().map(|c| c.to_bits())));
+        }
     }
 }
 

@@ -22,7 +22,11 @@ fn main() {
     let mut idx = vec![0u32; n];
     println!("fsq encode, levels [8, 5, 5, 5], {n} vectors, best of 7");
     let mut results = Vec::new();
-    for (name, tanh) in [("libm tanh", Tanh::Accurate), ("fast tanh", Tanh::Fast)] {
+    for (name, tanh) in [
+        ("libm tanh", Tanh::Accurate),
+        ("fast tanh", Tanh::Fast),
+        ("thresholds", Tanh::Thresholds),
+    ] {
         let fsq = FsqConfig {
             tanh,
             ..FsqConfig::new([8, 5, 5, 5])
@@ -44,4 +48,5 @@ fn main() {
         results.push(ns);
     }
     println!("fast/libm time ratio: {:.3}", results[1] / results[0]);
+    println!("thresholds/libm time ratio: {:.3}", results[2] / results[0]);
 }

@@ -17,6 +17,15 @@ pub enum QuantError {
         /// Its level count.
         level: u32,
     },
+    /// A level count above what [`super::Tanh::Thresholds`] stores thresholds for.
+    TooManyLevels {
+        /// The channel.
+        channel: usize,
+        /// Its level count.
+        level: u32,
+        /// The most levels the mode takes ([`super::MAX_THRESHOLD_LEVELS`]).
+        max: u32,
+    },
     /// ∏ Lᵢ does not fit the `u32` index.
     CodebookTooLarge,
     /// `eps` of FSQ outside [0, 0.1].
@@ -60,6 +69,10 @@ impl fmt::Display for QuantError {
             QuantError::BadLevel { channel, level } => {
                 write!(f, "FSQ level {level} on channel {channel}: every level must be >= 2")
             }
+            QuantError::TooManyLevels { channel, level, max } => write!(
+                f,
+                "FSQ level {level} on channel {channel}: Tanh::Thresholds takes at most {max} levels per channel; use Tanh::Fast or Tanh::Accurate"
+            ),
             QuantError::CodebookTooLarge => {
                 write!(f, "the product of the FSQ levels does not fit a u32 index")
             }

@@ -32,7 +32,9 @@
 //! ```
 
 use super::QuantError;
-use crate::math::{atanh, round_ties_even_small, round_to_i32_small, tanh, tanh_fast};
+use crate::math::{
+    atanh, order_key, round_ties_even_small, round_to_i32_small, tanh, tanh_fast,
+};
 
 /// The recommended level sets of the FSQ paper (Table 1), by target codebook size.
 pub mod levels {
@@ -58,17 +60,37 @@ pub enum FsqVariant {
     Symmetric,
 }
 
-/// Which tanh the bound uses.
+/// How the level of a latent is found: through a tanh at run time, or by comparing the
+/// latent with precomputed decision thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Tanh {
-    /// libm's `tanhf` (about 1 ulp).
+    /// libm's `tanhf` (about 1 ulp), then the bound and rounding in f32.
     Accurate,
     /// [`crate::math::tanh_fast`]: error at most [`crate::math::TANH_FAST_MAX_ERROR`], so a
     /// code can differ from the accurate path only when `b` lies within
     /// `half_l·TANH_FAST_MAX_ERROR` (plus rounding) of a rounding tie (a tested property).
     Fast,
+    /// No tanh at run time. The bound is monotone in `z`, so level `k` is the number of
+    /// decision thresholds `Tⱼ` with `z ≥ Tⱼ`: the `L−1` latents where the bound crosses a
+    /// rounding point, `atanh((j + ½ + offset)/half_l) − shift` (standard; the symmetric
+    /// variant's analogue), computed in f64 when the quantizer is built and rounded up to
+    /// f32. The level is that of the exact real-valued bound (correctly rounded: the f32
+    /// pipelines of the other two modes differ from it only within a few ulp of a tie, a
+    /// tested property), the comparisons are integer compares of [`crate::math::order_key`]s
+    /// (no FPU needed), and it is the fastest mode on every chip. Up to
+    /// [`MAX_THRESHOLD_LEVELS`] levels per channel (a larger level is a
+    /// [`QuantError::TooManyLevels`] at build). [`Fsq::bound`] and [`Fsq::vjp`] use libm's
+    /// tanh in this mode.
+    Thresholds,
 }
+
+/// The most levels per channel that [`Tanh::Thresholds`] stores thresholds for (15 per
+/// channel, 60 bytes); every recommended level set ([`levels`]) uses at most 8.
+pub const MAX_THRESHOLD_LEVELS: u32 = 16;
+
+/// Thresholds stored per channel.
+const MAX_THRESHOLDS: usize = MAX_THRESHOLD_LEVELS as usize - 1;
 
 /// FSQ hyper-parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -115,6 +137,7 @@ impl<const D: usize> FsqConfig<D> {
             half_width: [0; D],
             basis: [0; D],
             size: 1,
+            thresholds: [[i32::MAX; MAX_THRESHOLDS + 1]; D],
         };
         for (i, &l) in self.levels.iter().enumerate() {
             if l < min || l > 65_536 {
@@ -133,6 +156,16 @@ impl<const D: usize> FsqConfig<D> {
             fsq.offset[i] = if l % 2 == 0 { 0.5 } else { 0.0 };
             fsq.shift[i] = atanh(fsq.offset[i] / fsq.half_l[i]);
             fsq.half_width[i] = (l / 2) as i32;
+            if self.tanh == Tanh::Thresholds {
+                if l > MAX_THRESHOLD_LEVELS {
+                    return Err(QuantError::TooManyLevels {
+                        channel: i,
+                        level: l,
+                        max: MAX_THRESHOLD_LEVELS,
+                    });
+                }
+                fsq.thresholds[i] = fsq.decision_keys(i);
+            }
         }
         Ok(fsq)
     }
@@ -148,6 +181,9 @@ pub struct Fsq<const D: usize> {
     half_width: [i32; D],
     basis: [u32; D],
     size: u32,
+    /// [`Tanh::Thresholds`]: the order keys of the `L−1` thresholds of each channel, ascending,
+    /// padded with `i32::MAX` (above every key of a non-NaN float).
+    thresholds: [[i32; MAX_THRESHOLDS + 1]; D],
 }
 
 // Channels index several parallel per-channel arrays.
@@ -166,9 +202,48 @@ impl<const D: usize> Fsq<D> {
     #[inline(always)]
     fn th(&self, x: f32) -> f32 {
         match self.cfg.tanh {
-            Tanh::Accurate => tanh(x),
+            Tanh::Accurate | Tanh::Thresholds => tanh(x),
             Tanh::Fast => tanh_fast(x),
         }
+    }
+
+    /// The latents where channel `i`'s exact bound reaches a rounding point, as order keys,
+    /// ascending: `z ≥ Tⱼ` ⇔ level > j. In f64 from the stored f32 constants, then rounded up
+    /// to the first f32 at or above (a threshold of 0 gets −0's key, so both zeros pass it).
+    /// An exact tie (the bound exactly on a rounding point) only happens where the tanh is 0,
+    /// and both variants round it up (ties to even at q = 0; ⌊j⌋ = j), hence `≥`.
+    fn decision_keys(&self, i: usize) -> [i32; MAX_THRESHOLDS + 1] {
+        let mut keys = [i32::MAX; MAX_THRESHOLDS + 1];
+        let top = self.cfg.levels[i] as usize - 1;
+        let (half_l, offset, shift) = (
+            self.half_l[i] as f64,
+            self.offset[i] as f64,
+            self.shift[i] as f64,
+        );
+        for (j, key) in keys.iter_mut().enumerate().take(top) {
+            let t = match self.cfg.variant {
+                // b = q + ½ with q = j − ⌊L/2⌋: tanh(z + shift) = (q + ½ + offset)/half_l.
+                FsqVariant::Standard => {
+                    let q = j as f64 - self.half_width[i] as f64;
+                    libm::atanh((q + 0.5 + offset) / half_l) - shift
+                }
+                // (L−1)(tanh z + 1)/2 + ½ = j + 1: tanh z = (2j + 1)/(L−1) − 1.
+                FsqVariant::Symmetric => libm::atanh((2 * j + 1) as f64 / top as f64 - 1.0),
+            };
+            let mut f = t as f32;
+            if (f as f64) < t {
+                f = f.next_up();
+            }
+            *key = if f == 0.0 { order_key(-0.0) } else { order_key(f) };
+        }
+        keys
+    }
+
+    /// The level of `z` on channel `i` by counting the thresholds at or below it (NaN counts
+    /// as 0).
+    #[inline(always)]
+    fn level_by_thresholds(&self, i: usize, z: f32) -> u32 {
+        count_at_or_below(&self.thresholds[i][..self.cfg.levels[i] as usize - 1], z)
     }
 
     /// The bounded value before rounding: `b` of the module docs (standard), or
@@ -198,9 +273,10 @@ impl<const D: usize> Fsq<D> {
     #[inline(always)]
     fn level(&self, i: usize, z: f32) -> u32 {
         let c = self.channel(i);
-        match self.cfg.variant {
-            FsqVariant::Standard => c.level::<false>(z, |x| self.th(x)),
-            FsqVariant::Symmetric => c.level::<true>(z, |x| self.th(x)),
+        match (self.cfg.tanh, self.cfg.variant) {
+            (Tanh::Thresholds, _) => self.level_by_thresholds(i, z),
+            (_, FsqVariant::Standard) => c.level::<false>(z, |x| self.th(x)),
+            (_, FsqVariant::Symmetric) => c.level::<true>(z, |x| self.th(x)),
         }
     }
 
@@ -350,6 +426,7 @@ impl<const D: usize> Fsq<D> {
     #[inline(always)]
     fn encode_blocks(&self, z: &[f32], indices: &mut [u32]) {
         match (self.cfg.variant, self.cfg.tanh) {
+            (_, Tanh::Thresholds) => self.blocks_by_thresholds(z, indices),
             (FsqVariant::Standard, Tanh::Fast) => self.blocks_with::<false>(z, indices, tanh_fast),
             (FsqVariant::Standard, Tanh::Accurate) => self.blocks_with::<false>(z, indices, tanh),
             (FsqVariant::Symmetric, Tanh::Fast) => self.blocks_with::<true>(z, indices, tanh_fast),
@@ -373,6 +450,40 @@ impl<const D: usize> Fsq<D> {
                 let (c, basis) = (self.channel(i), self.basis[i]);
                 for (r, a) in acc.iter_mut().enumerate() {
                     *a += c.level::<SYM>(zb[r * D + i], th) * basis;
+                }
+            }
+            ib.copy_from_slice(&acc);
+        }
+    }
+
+    /// [`Tanh::Thresholds`] over whole blocks: per channel, the lanes' order keys are
+    /// compared with each threshold in turn (integer compares on 8 lanes).
+    #[inline(always)]
+    fn blocks_by_thresholds(&self, z: &[f32], indices: &mut [u32]) {
+        for (zb, ib) in z
+            .chunks_exact(LANES * D)
+            .zip(indices.chunks_exact_mut(LANES))
+        {
+            let mut acc = [0u32; LANES];
+            for i in 0..D {
+                let mut kz = [0i32; LANES];
+                for (r, k) in kz.iter_mut().enumerate() {
+                    let v = zb[r * D + i];
+                    *k = if v.is_nan() { 0 } else { order_key(v) };
+                }
+                let mut level = [0u32; LANES];
+                // Whole groups of 4 thresholds (the padding keys, i32::MAX, never pass): the
+                // group's body is straight-line code over the lanes, so the lanes vectorize.
+                let groups = (self.cfg.levels[i] as usize - 1).div_ceil(4);
+                for ts in self.thresholds[i][..4 * groups].chunks_exact(4) {
+                    for &t in ts {
+                        for (l, &k) in level.iter_mut().zip(&kz) {
+                            *l += (k >= t) as u32;
+                        }
+                    }
+                }
+                for (a, &l) in acc.iter_mut().zip(&level) {
+                    *a += l * self.basis[i];
                 }
             }
             ib.copy_from_slice(&acc);
@@ -444,6 +555,19 @@ impl Channel {
         };
         k.clamp(0, self.top) as u32
     }
+}
+
+/// How many of the ascending threshold keys `keys` are at or below `z` (NaN counts as 0).
+/// One copy for every `D` and call site: the row-at-a-time paths are not the hot loop (that
+/// is [`Fsq::encode_rows`]), and inlined copies cost microcontroller flash.
+#[inline(never)]
+fn count_at_or_below(keys: &[i32], z: f32) -> u32 {
+    let kz = if z.is_nan() { 0 } else { order_key(z) };
+    let mut k = 0;
+    for &t in keys {
+        k += (kz >= t) as u32;
+    }
+    k
 }
 
 /// `⌊x⌋` for `0 ≤ x < 2²²`, without a float-to-int `as` (which does not vectorize).

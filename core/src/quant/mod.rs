@@ -20,7 +20,7 @@ mod vq;
 
 use error::check_finite;
 pub use error::QuantError;
-pub use fsq::{levels, Fsq, FsqConfig, FsqVariant, Tanh};
+pub use fsq::{levels, Fsq, FsqConfig, FsqVariant, Tanh, MAX_THRESHOLD_LEVELS};
 pub use int8::{dot_i8, dot_i8_array, quantize_rows, Requantize};
 pub use lfq::{Lfq, LfqConfig, LfqEntropy, LFQ_LOG_CLAMP};
 pub use scalar::{from_fixed, to_bf16, to_f16, to_fixed, Fixed32, Rounding, Scalar, I16F16, I8F24};

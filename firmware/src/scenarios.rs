@@ -23,7 +23,10 @@ pub const SCENARIOS: [Scenario; 8] = [
         "fsq encode/decode [8,5,5,5] and [7,5,5,5,5], three tanh modes",
         fsq_standard,
     ),
-    ("fsq symmetric [2,4,3], libm tanh and thresholds", fsq_symmetric),
+    (
+        "fsq symmetric [2,4,3], libm tanh and thresholds",
+        fsq_symmetric,
+    ),
     ("int8 quantize, dot products, requantization", int8),
     ("bf16/f16/fixed conversions, three roundings", conversions),
     ("lion in I8F24, I16F16 and bf16 (Scalar)", fixed_lion),

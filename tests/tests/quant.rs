@@ -232,7 +232,11 @@ fn fsq_thresholds_step_exactly_at_the_exact_rounding_points() {
                         }
                     }
                     let k = one.quantize_levels(&[hi])[0];
-                    assert_eq!(k, prev + 1, "{set:?} {variant:?} L {l}: skipped a level at {hi}");
+                    assert_eq!(
+                        k,
+                        prev + 1,
+                        "{set:?} {variant:?} L {l}: skipped a level at {hi}"
+                    );
                     // Where f64 resolves the side of the rounding point (all but the tie
                     // where the tanh is 0, which the thresholds hit exactly by construction),
                     // it agrees on both sides of the step.
@@ -254,7 +258,10 @@ fn fsq_thresholds_step_exactly_at_the_exact_rounding_points() {
                     steps += 1;
                 }
                 assert_eq!(steps, l - 1);
-                assert!(ties <= 1, "{set:?} {variant:?} L {l}: {ties} unresolved steps");
+                assert!(
+                    ties <= 1,
+                    "{set:?} {variant:?} L {l}: {ties} unresolved steps"
+                );
             }
         }
     }
@@ -336,7 +343,11 @@ fn fsq_golden_vectors_pass_in_every_mode() {
                 *x = y.as_f64().unwrap() as f32;
             }
             let (codes, idx) = fsq.quantize(&z);
-            assert_eq!(idx as u64, case["indices"][r].as_u64().unwrap(), "{tanh:?} row {r}");
+            assert_eq!(
+                idx as u64,
+                case["indices"][r].as_u64().unwrap(),
+                "{tanh:?} row {r}"
+            );
             for (c, want) in codes.iter().zip(case["codes"][r].as_array().unwrap()) {
                 assert!((*c as f64 - want.as_f64().unwrap()).abs() <= 1e-6);
             }

@@ -32,9 +32,7 @@
 //! ```
 
 use super::QuantError;
-use crate::math::{
-    atanh, order_key, round_ties_even_small, round_to_i32_small, tanh, tanh_fast,
-};
+use crate::math::{atanh, order_key, round_ties_even_small, round_to_i32_small, tanh, tanh_fast};
 
 /// The recommended level sets of the FSQ paper (Table 1), by target codebook size.
 pub mod levels {
@@ -234,7 +232,11 @@ impl<const D: usize> Fsq<D> {
             if (f as f64) < t {
                 f = f.next_up();
             }
-            *key = if f == 0.0 { order_key(-0.0) } else { order_key(f) };
+            *key = if f == 0.0 {
+                order_key(-0.0)
+            } else {
+                order_key(f)
+            };
         }
         keys
     }

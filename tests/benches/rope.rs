@@ -6,7 +6,8 @@
 //! run. Kernels are interleaved round by round; each figure is the median over rounds.
 //!
 //! - "on the fly" is `Rope::apply_heads`: cos/sin per position computed once and shared by
-//!   all heads (the production path);
+//!   all heads, in blocks of 128 positions on the stack; "512-pos scratch" is
+//!   `Rope::apply_heads_in` with blocks of 512 positions in a heap scratch (256 KiB);
 //! - "from a table" rotates every head from a `RopeTable` of all 4,096 positions (2 MiB);
 //! - "one cos/sin row (probe)" rotates every row with the same cos/sin (always in L1): the
 //!   rotation's own ceiling, not a usable RoPE;
@@ -59,11 +60,14 @@ fn main() {
         "in-place pass (memory limit)",
         "half-split, on the fly",
         "interleaved, on the fly",
+        "half-split, 512-pos scratch",
+        "interleaved, 512-pos scratch",
         "half-split, from a table",
         "rotate, one cos/sin row (probe)",
         "half-split rows, fused, no reuse",
     ];
     let list: Vec<i32> = (0..heads * seq).map(|i| (i % seq) as i32).collect();
+    let mut scratch = vec![0.0f32; half.heads_scratch_len(512)];
     let mut times = vec![Vec::new(); names.len()];
     let rounds = 9;
     // Alternate Forward/Backward so values stay bounded over rounds.
@@ -86,16 +90,34 @@ fn main() {
                 2 => inter
                     .apply_heads(black_box(&mut x), heads, Positions::From(0), dir)
                     .unwrap(),
-                5 => {
+                3 => half
+                    .apply_heads_in(
+                        black_box(&mut x),
+                        heads,
+                        Positions::From(0),
+                        dir,
+                        &mut scratch,
+                    )
+                    .unwrap(),
+                4 => inter
+                    .apply_heads_in(
+                        black_box(&mut x),
+                        heads,
+                        Positions::From(0),
+                        dir,
+                        &mut scratch,
+                    )
+                    .unwrap(),
+                7 => {
                     half.apply_rows(black_box(&mut x), Positions::List(&list), dir)
                         .unwrap();
                 }
-                4 if use_table => {
+                6 if use_table => {
                     for row in x.chunks_exact_mut(d) {
                         table.apply(black_box(row), 7, dir).unwrap();
                     }
                 }
-                3 if use_table => {
+                5 if use_table => {
                     for h in x.chunks_exact_mut(seq * d) {
                         table
                             .apply_rows(black_box(h), Positions::From(0), dir)

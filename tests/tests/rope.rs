@@ -168,6 +168,13 @@ proptest! {
         let mut heads_path = x.clone();
         rope.apply_heads(&mut heads_path, heads, Positions::From(start), Direction::Forward).unwrap();
         prop_assert_eq!(&heads_path, &want);
+        // The caller's scratch, blocks of 1 to 7 positions (and an odd float left over).
+        let block = 1 + (seed % 7) as usize;
+        let mut scratch = vec![0.0f32; rope.heads_scratch_len(block) + (seed % 2) as usize];
+        let mut scratch_path = x.clone();
+        rope.apply_heads_in(&mut scratch_path, heads, Positions::From(start), Direction::Forward,
+            &mut scratch).unwrap();
+        prop_assert_eq!(&scratch_path, &want);
         let table = RopeTable::<20, CAP>::new(&rope, start).unwrap();
         let mut table_path = x.clone();
         for (i, row) in table_path.chunks_exact_mut(d).enumerate() {
@@ -498,6 +505,21 @@ fn bad_calls_are_errors_and_write_nothing() {
     assert!(rope
         .apply_heads(&mut x, 5, Positions::From(0), Direction::Forward)
         .is_err());
+    // A scratch shorter than one position's cos and sin.
+    let mut small = vec![0.0f32; rope.heads_scratch_len(1) - 1];
+    assert_eq!(
+        rope.apply_heads_in(
+            &mut x,
+            1,
+            Positions::From(0),
+            Direction::Forward,
+            &mut small
+        ),
+        Err(RopeError::LengthMismatch {
+            expected: rope.heads_scratch_len(1),
+            got: rope.heads_scratch_len(1) - 1
+        })
+    );
     let table = RopeTable::<4, CAP>::new(&rope, 10).unwrap();
     assert_eq!(
         table.apply(&mut x[..8], 14, Direction::Forward),
@@ -612,4 +634,26 @@ fn exact_softmax_objective_peaks_far_beyond_the_fit() {
         let fit = grad_max_scale(n, 1).unwrap() as f64;
         assert!(objective(2.0 * fit) > objective(fit), "n {n}");
     }
+}
+
+/// More pairs than the stack scratch holds for one position (`SCRATCH` floats each of cos and
+/// sin): `apply_heads` falls back to per-row cos/sin, the same bits, instead of failing.
+#[test]
+fn apply_heads_handles_heads_wider_than_its_scratch() {
+    use margay::rope::SCRATCH;
+    const CAP: usize = SCRATCH + 4;
+    let d = 2 * (SCRATCH + 1);
+    let rope = RopeConfig::new(d).build::<CAP>().unwrap();
+    let (heads, seq) = (2, 3);
+    let mut rng = SplitMix64::new(5);
+    let x: Vec<f32> = (0..heads * seq * d).map(|_| rng.next_f32() - 0.5).collect();
+    let mut want = x.clone();
+    for (i, row) in want.chunks_exact_mut(d).enumerate() {
+        rope.apply(row, 7 + (i % seq) as i32, Direction::Forward)
+            .unwrap();
+    }
+    let mut got = x.clone();
+    rope.apply_heads(&mut got, heads, Positions::From(7), Direction::Forward)
+        .unwrap();
+    assert_eq!(got, want);
 }

@@ -308,7 +308,7 @@ impl<const CAP: usize> Rope<CAP> {
         positions: Positions<'_>,
         dir: Direction,
     ) -> Result<(), RopeError> {
-        self.batched(x, 1, positions, dir, Shape::Rows)
+        self.batched(x, 1, positions, dir, Shape::Rows, None)
     }
 
     /// Rotates a `[heads, seq, d]` tensor (batch folded into `heads`; Hugging Face's
@@ -326,7 +326,39 @@ impl<const CAP: usize> Rope<CAP> {
         positions: Positions<'_>,
         dir: Direction,
     ) -> Result<(), RopeError> {
-        self.batched(x, heads, positions, dir, Shape::HeadsMajor)
+        self.batched(x, heads, positions, dir, Shape::HeadsMajor, None)
+    }
+
+    /// [`Rope::apply_heads`] with the cos/sin blocks in `scratch` (the caller's memory, e.g. a
+    /// `Vec` reused across calls) instead of the stack: `scratch.len() / (2·pairs)` positions
+    /// per block. A longer block lets each head stream a longer run of rows between switches;
+    /// on the bench machine 512 positions (256 KiB for pairs = 64, see
+    /// [`Rope::heads_scratch_len`]) ran closer to the memory limit than the stack's 128
+    /// (README, "Speed, host"). Same results as `apply_heads`, bit for bit.
+    ///
+    /// Errors (nothing written): those of `apply_heads`, and a scratch shorter than one
+    /// position (`2·pairs` floats).
+    #[inline(never)] // one copy per CAP: keeps MCU flash small
+    pub fn apply_heads_in(
+        &self,
+        x: &mut [f32],
+        heads: usize,
+        positions: Positions<'_>,
+        dir: Direction,
+        scratch: &mut [f32],
+    ) -> Result<(), RopeError> {
+        if scratch.len() < 2 * self.pairs {
+            return Err(RopeError::LengthMismatch {
+                expected: 2 * self.pairs,
+                got: scratch.len(),
+            });
+        }
+        self.batched(x, heads, positions, dir, Shape::HeadsMajor, Some(scratch))
+    }
+
+    /// Floats of scratch for [`Rope::apply_heads_in`] to hold blocks of `positions`.
+    pub const fn heads_scratch_len(&self, positions: usize) -> usize {
+        2 * self.pairs * positions
     }
 
     /// Rotates a `[seq, heads, d]` tensor (flash-attn / candle `thd`): cos/sin computed once
@@ -339,7 +371,7 @@ impl<const CAP: usize> Rope<CAP> {
         positions: Positions<'_>,
         dir: Direction,
     ) -> Result<(), RopeError> {
-        self.batched(x, heads, positions, dir, Shape::TokensMajor)
+        self.batched(x, heads, positions, dir, Shape::TokensMajor, None)
     }
 
     /// Checks `x` (whole positions of `heads` rows) and the positions, then runs `shape`
@@ -351,6 +383,7 @@ impl<const CAP: usize> Rope<CAP> {
         positions: Positions<'_>,
         dir: Direction,
         shape: Shape,
+        scratch: Option<&mut [f32]>,
     ) -> Result<(), RopeError> {
         let seq = whole_rows(x.len(), heads * self.head_dim)?;
         positions.check(seq)?;
@@ -361,19 +394,59 @@ impl<const CAP: usize> Rope<CAP> {
             positions,
             dir,
             shape,
+            scratch,
         });
         Ok(())
     }
 
     /// `[heads, seq, d]` in blocks of positions (lengths checked by the caller).
     #[inline(always)]
-    fn heads_major<const BACK: bool>(&self, x: &mut [f32], heads: usize, positions: Positions<'_>) {
+    fn heads_major<const BACK: bool>(
+        &self,
+        x: &mut [f32],
+        heads: usize,
+        positions: Positions<'_>,
+        scratch: Option<&mut [f32]>,
+    ) {
+        match scratch {
+            Some(s) => {
+                let half = s.len() / 2;
+                let (cos, sin) = s.split_at_mut(half);
+                self.heads_major_in::<BACK>(x, heads, positions, cos, &mut sin[..half]);
+            }
+            None => {
+                let mut cos = [0.0_f32; SCRATCH];
+                let mut sin = [0.0_f32; SCRATCH];
+                self.heads_major_in::<BACK>(x, heads, positions, &mut cos, &mut sin);
+            }
+        }
+    }
+
+    /// [`Rope::heads_major`] with cos and sin blocks of `cos.len() / pairs` positions (≥ 1).
+    #[inline(always)]
+    fn heads_major_in<const BACK: bool>(
+        &self,
+        x: &mut [f32],
+        heads: usize,
+        positions: Positions<'_>,
+        cos: &mut [f32],
+        sin: &mut [f32],
+    ) {
         let d = self.head_dim;
         let pairs = self.pairs;
         let seq = x.len() / (heads * d);
-        let block = (SCRATCH / pairs).max(1);
-        let mut cos = [0.0_f32; SCRATCH];
-        let mut sin = [0.0_f32; SCRATCH];
+        if seq == 0 {
+            return;
+        }
+        if cos.len() < pairs {
+            // Not one position fits (more pairs than the MCU stack scratch): every row
+            // computes its own cos/sin, the same values.
+            for head in x.chunks_exact_mut(seq * d) {
+                self.rows::<BACK>(head, positions);
+            }
+            return;
+        }
+        let block = cos.len() / pairs;
         let mut t0 = 0;
         while t0 < seq {
             let n = block.min(seq - t0);
@@ -459,6 +532,8 @@ struct Job<'a, 'p, const CAP: usize> {
     positions: Positions<'p>,
     dir: Direction,
     shape: Shape,
+    /// The caller's cos/sin scratch ([`Rope::apply_heads_in`]), else the stack's.
+    scratch: Option<&'a mut [f32]>,
 }
 
 impl<const CAP: usize> Job<'_, '_, CAP> {
@@ -466,9 +541,10 @@ impl<const CAP: usize> Job<'_, '_, CAP> {
     fn go<const BACK: bool>(self) {
         match self.shape {
             Shape::Rows => self.rope.rows::<BACK>(self.x, self.positions),
-            Shape::HeadsMajor => self
-                .rope
-                .heads_major::<BACK>(self.x, self.heads, self.positions),
+            Shape::HeadsMajor => {
+                self.rope
+                    .heads_major::<BACK>(self.x, self.heads, self.positions, self.scratch)
+            }
             Shape::TokensMajor => {
                 self.rope
                     .tokens_major::<BACK>(self.x, self.heads, self.positions)

@@ -84,22 +84,10 @@ fn main() {
                     black_box(&mut x),
                     black_box(if r % 2 == 0 { 1.5 } else { 1.0 / 1.5 }),
                 ),
-                1 => half
+                1 | 2 => [&half, &inter][k - 1]
                     .apply_heads(black_box(&mut x), heads, Positions::From(0), dir)
                     .unwrap(),
-                2 => inter
-                    .apply_heads(black_box(&mut x), heads, Positions::From(0), dir)
-                    .unwrap(),
-                3 => half
-                    .apply_heads_in(
-                        black_box(&mut x),
-                        heads,
-                        Positions::From(0),
-                        dir,
-                        &mut scratch,
-                    )
-                    .unwrap(),
-                4 => inter
+                3 | 4 => [&half, &inter][k - 3]
                     .apply_heads_in(
                         black_box(&mut x),
                         heads,

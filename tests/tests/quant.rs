@@ -1,6 +1,6 @@
 //! Properties of the quantizers (FSQ, int8), named after the invariants they check.
 
-use margay::math::TANH_FAST_MAX_ERROR;
+use margay::math::{order_key, TANH_FAST_MAX_ERROR};
 use margay::quant::{levels, quantize_rows, Fsq, FsqConfig, FsqVariant, Tanh};
 use proptest::prelude::*;
 
@@ -273,29 +273,12 @@ fn fsq_thresholds_step_exactly_at_the_exact_rounding_points() {
     check([3, 4, 16]);
 }
 
-/// The f32 halfway between two floats of one sign... or of different signs, in the order of
-/// the floats (through the order keys).
+/// The f32 halfway between two floats in the order of the floats (through their order keys;
+/// `order_key` is its own inverse on the bits).
 fn midpoint_bits(lo: f32, hi: f32) -> u32 {
-    let (a, b) = (key(lo), key(hi));
-    let m = a + (b - a) / 2;
-    unkey(m)
-}
-
-fn key(x: f32) -> i64 {
-    let b = x.to_bits();
-    if b >> 31 == 1 {
-        -((b & 0x7fff_ffff) as i64)
-    } else {
-        b as i64
-    }
-}
-
-fn unkey(k: i64) -> u32 {
-    if k < 0 {
-        (-k) as u32 | 0x8000_0000
-    } else {
-        k as u32
-    }
+    let (a, b) = (order_key(lo) as i64, order_key(hi) as i64);
+    let m = (a + (b - a) / 2) as i32;
+    order_key(f32::from_bits(m as u32)) as u32
 }
 
 #[test]

@@ -470,8 +470,7 @@ impl<const D: usize> Fsq<D> {
             for i in 0..D {
                 let mut kz = [0i32; LANES];
                 for (r, k) in kz.iter_mut().enumerate() {
-                    let v = zb[r * D + i];
-                    *k = if v.is_nan() { 0 } else { order_key(v) };
+                    *k = latent_key(zb[r * D + i]);
                 }
                 let mut level = [0u32; LANES];
                 // Whole groups of 4 thresholds (the padding keys, i32::MAX, never pass): the
@@ -564,12 +563,23 @@ impl Channel {
 /// is [`Fsq::encode_rows`]), and inlined copies cost microcontroller flash.
 #[inline(never)]
 fn count_at_or_below(keys: &[i32], z: f32) -> u32 {
-    let kz = if z.is_nan() { 0 } else { order_key(z) };
+    let kz = latent_key(z);
     let mut k = 0;
     for &t in keys {
         k += (kz >= t) as u32;
     }
     k
+}
+
+/// The order key a latent is compared by in [`Tanh::Thresholds`]: NaN counts as 0 (the
+/// centre code, as in the other modes).
+#[inline(always)]
+fn latent_key(z: f32) -> i32 {
+    if z.is_nan() {
+        0
+    } else {
+        order_key(z)
+    }
 }
 
 /// `⌊x⌋` for `0 ≤ x < 2²²`, without a float-to-int `as` (which does not vectorize).

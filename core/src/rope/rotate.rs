@@ -315,7 +315,9 @@ impl<const CAP: usize> Rope<CAP> {
     /// `(B, H, T, D)`), every head with the same positions. cos/sin are computed once per
     /// position, for a block of positions that fills [`SCRATCH`] floats each, and reused by
     /// every head; heads go four at a time, so each cos/sin row is read once from L1 for
-    /// four rows, and each head streams one contiguous block of rows.
+    /// four rows, and each head streams one contiguous block of rows. The first four heads
+    /// compute each cos/sin row as they reach it, so that arithmetic overlaps their memory
+    /// traffic instead of leaving the memory idle while a whole block is computed.
     ///
     /// Stack: `2·SCRATCH` floats (64 KiB on 64-bit targets, 2 KiB on 32-bit MCUs).
     #[inline(never)] // one copy per CAP: keeps MCU flash small
@@ -450,22 +452,19 @@ impl<const CAP: usize> Rope<CAP> {
         let mut t0 = 0;
         while t0 < seq {
             let n = block.min(seq - t0);
-            let (cb, sb) = (&mut cos[..n * pairs], &mut sin[..n * pairs]);
-            for (k, (c, s)) in cb
-                .chunks_exact_mut(pairs)
-                .zip(sb.chunks_exact_mut(pairs))
-                .enumerate()
-            {
-                self.cos_sin_unchecked(positions.at(t0 + k), c, s);
-            }
-            // Heads in groups of GROUP: each cos/sin row, once in L1, serves GROUP rows.
-            for group in x.chunks_mut(GROUP * seq * d) {
+            // Heads in groups of GROUP: each cos/sin row, once in L1, serves GROUP rows. The
+            // first group computes each row just before using it, so that work overlaps the
+            // group's memory traffic instead of stalling the stream.
+            for (gi, group) in x.chunks_mut(GROUP * seq * d).enumerate() {
                 let g = group.len() / (seq * d);
-                for (k, (c, s)) in cb
-                    .chunks_exact(pairs)
-                    .zip(sb.chunks_exact(pairs))
-                    .enumerate()
-                {
+                for k in 0..n {
+                    let (c, s) = (
+                        &mut cos[k * pairs..(k + 1) * pairs],
+                        &mut sin[k * pairs..(k + 1) * pairs],
+                    );
+                    if gi == 0 {
+                        self.cos_sin_unchecked(positions.at(t0 + k), c, s);
+                    }
                     for h in 0..g {
                         let at = (h * seq + t0 + k) * d;
                         rotate::<BACK>(self.layout, &mut group[at..at + d], c, s);

@@ -4,7 +4,8 @@
 //! "avx2")]` may only be called once the CPU is known to support AVX2, and Rust marks that
 //! call `unsafe`. The check ([`cpufeatures`], cached in an atomic) is made right before each
 //! call. Nothing else here is unsafe except the explicit AVX2 loads and stores of
-//! [`adamw_f32`], which stay inside the slices' bounds.
+//! [`adamw_f32`], which stay inside the slices' bounds, and the cache hint of
+//! [`prefetch_l2`], which cannot fault.
 //!
 //! Bit-exactness: AVX2 without FMA performs the same IEEE single-precision operations, in the
 //! same order, as the scalar loop (Rust never contracts `a * b + c` into an FMA, and the
@@ -42,6 +43,25 @@ pub(crate) fn vectorized<K: Kernel>(k: K) -> K::Out {
 #[target_feature(enable = "avx2")]
 unsafe fn with_avx2<K: Kernel>(k: K) -> K::Out {
     k.run()
+}
+
+/// Asks the CPU to bring the cache lines of `xs` into L2 ahead of use (x86_64
+/// `prefetcht1`, one per 64-byte line); nothing elsewhere. A prefetch never faults and
+/// changes no value, and the pointers stay inside `xs`.
+#[inline(always)]
+pub(crate) fn prefetch_l2(xs: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in xs.chunks(16) {
+        // SAFETY: a prefetch is a hint: it reads nothing architecturally and cannot fault;
+        // the address is in bounds anyway (SSE is part of the x86_64 baseline).
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T1 }>(
+                line.as_ptr().cast::<i8>(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = xs;
 }
 
 /// Tiger's f32 update on Cortex-M4F (hand-scheduled assembly; see [`tiger_update_f32`]).

@@ -467,6 +467,9 @@ impl<const CAP: usize> Rope<CAP> {
                     }
                     for h in 0..g {
                         let at = (h * seq + t0 + k) * d;
+                        if let Some(next) = group.get(at + PREFETCH..at + PREFETCH + d) {
+                            crate::simd::prefetch_l2(next);
+                        }
                         rotate::<BACK>(self.layout, &mut group[at..at + d], c, s);
                     }
                 }
@@ -515,6 +518,13 @@ pub const SCRATCH: usize = 256;
 
 /// Heads that [`Rope::apply_heads`] rotates together, sharing each cos/sin row.
 const GROUP: usize = 4;
+
+/// How far ahead of each head's row [`Rope::apply_heads`] asks for the lines it will touch
+/// next, in floats (3 KiB: six rows of a 128-dim head). On the bench machine the hardware
+/// prefetcher alone kept four streams fed only while the other tenants were quiet; with this
+/// hint the four-head kernel held its ratio to a plain pass when they were busy too, and
+/// nearer hints (1–3 rows) helped less (README, "Speed, host"). x86_64 only.
+const PREFETCH: usize = 768;
 
 #[derive(Clone, Copy)]
 enum Shape {

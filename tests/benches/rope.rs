@@ -8,6 +8,8 @@
 //! - "on the fly" is `Rope::apply_heads`: cos/sin per position computed once and shared by
 //!   all heads, in blocks of 128 positions on the stack; "512-pos scratch" is
 //!   `Rope::apply_heads_in` with blocks of 512 positions in a heap scratch (256 KiB);
+//! - "scratch, no hint" is the same call built with `RopeConfig::prefetch(0)`: what the
+//!   hint buys, measured in the same run;
 //! - "from a table" rotates every head from a `RopeTable` of all 4,096 positions (2 MiB);
 //! - "one cos/sin row (probe)" rotates every row with the same cos/sin (always in L1): the
 //!   rotation's own ceiling, not a usable RoPE;
@@ -50,6 +52,12 @@ fn main() {
         .layout(Layout::Interleaved)
         .build::<128>()
         .unwrap();
+    let half_no_hint = RopeConfig::new(d).prefetch(0).build::<128>().unwrap();
+    let inter_no_hint = RopeConfig::new(d)
+        .layout(Layout::Interleaved)
+        .prefetch(0)
+        .build::<128>()
+        .unwrap();
     // A table for every position of the sequence (seq × d/2 × 2 floats), on the heap.
     let mut table: Box<RopeTable<4096, 64>> = Box::new(RopeTable::zeroed());
     let use_table = seq <= 4096 && d == 128;
@@ -65,6 +73,8 @@ fn main() {
         "half-split, from a table",
         "rotate, one cos/sin row (probe)",
         "half-split rows, fused, no reuse",
+        "half-split, scratch, no hint",
+        "interleaved, scratch, no hint",
     ];
     let list: Vec<i32> = (0..heads * seq).map(|i| (i % seq) as i32).collect();
     let mut scratch = vec![0.0f32; half.heads_scratch_len(512)];
@@ -87,15 +97,20 @@ fn main() {
                 1 | 2 => [&half, &inter][k - 1]
                     .apply_heads(black_box(&mut x), heads, Positions::From(0), dir)
                     .unwrap(),
-                3 | 4 => [&half, &inter][k - 3]
-                    .apply_heads_in(
-                        black_box(&mut x),
-                        heads,
-                        Positions::From(0),
-                        dir,
-                        &mut scratch,
-                    )
-                    .unwrap(),
+                3 | 4 | 8 | 9 => match k {
+                    3 => &half,
+                    4 => &inter,
+                    8 => &half_no_hint,
+                    _ => &inter_no_hint,
+                }
+                .apply_heads_in(
+                    black_box(&mut x),
+                    heads,
+                    Positions::From(0),
+                    dir,
+                    &mut scratch,
+                )
+                .unwrap(),
                 7 => {
                     half.apply_rows(black_box(&mut x), Positions::List(&list), dir)
                         .unwrap();

@@ -185,6 +185,15 @@ proptest! {
         rope.apply_heads_in(&mut scratch_path, heads, Positions::From(start), Direction::Forward,
             &mut scratch).unwrap();
         prop_assert_eq!(&scratch_path, &want);
+        // The prefetch distance (0 = off, up to past the end of the tensor) is a speed knob only.
+        let hinted = RopeConfig::new(d).rotary_dim(r).layout(lay)
+            .scaling(Scaling::Linear { factor: 2.0 })
+            .prefetch(if seed % 7 == 0 { usize::MAX } else { (seed % 5000) as usize })
+            .build::<CAP>().unwrap();
+        let mut hinted_path = x.clone();
+        hinted.apply_heads(&mut hinted_path, heads, Positions::From(start), Direction::Forward)
+            .unwrap();
+        prop_assert_eq!(&hinted_path, &want);
         let table = RopeTable::<20, CAP>::new(&rope, start).unwrap();
         let mut table_path = x.clone();
         for (i, row) in table_path.chunks_exact_mut(d).enumerate() {

@@ -31,7 +31,7 @@ pub use axial::{AxialConfig, AxialRope};
 pub use error::RopeError;
 use error::{check_len, whole_rows};
 pub use freq::{frequencies, Frequencies, Llama3, LongRope, Scaling, Yarn};
-pub use rotate::{Direction, Layout, Positions, Rope, RopeConfig, SCRATCH};
+pub use rotate::{Direction, Layout, Positions, Rope, RopeConfig, PREFETCH, SCRATCH};
 pub use scale::{
     grad_max_alpha_mean_field, grad_max_scale, log_n_inference_factor, log_n_scale,
     log_n_scale_with, standard_scale, GRAD_MAX_COEFF,

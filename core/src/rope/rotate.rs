@@ -116,6 +116,11 @@ pub struct RopeConfig<'a> {
     pub layout: Layout,
     /// Length-extension scaling.
     pub scaling: Scaling<'a>,
+    /// How far ahead of each head's current row [`Rope::apply_heads`] asks for the cache
+    /// lines it will rotate next, in floats; 0 turns the hint off. A speed knob only (the
+    /// results do not depend on it), used on x86_64 (`prefetcht1`), ignored elsewhere.
+    /// Default [`PREFETCH`].
+    pub prefetch: usize,
 }
 
 impl<'a> RopeConfig<'a> {
@@ -127,6 +132,7 @@ impl<'a> RopeConfig<'a> {
             base: 10_000.0,
             layout: Layout::HalfSplit,
             scaling: Scaling::Default,
+            prefetch: PREFETCH,
         }
     }
 
@@ -151,6 +157,12 @@ impl<'a> RopeConfig<'a> {
     /// Sets `scaling`.
     pub const fn scaling(mut self, scaling: Scaling<'a>) -> Self {
         self.scaling = scaling;
+        self
+    }
+
+    /// Sets `prefetch` (floats ahead; 0 = off).
+    pub const fn prefetch(mut self, prefetch: usize) -> Self {
+        self.prefetch = prefetch;
         self
     }
 
@@ -186,6 +198,7 @@ impl<'a> RopeConfig<'a> {
             pairs: self.rotary_dim / 2,
             layout: self.layout,
             scale: freqs.attention_factor as f32,
+            prefetch: self.prefetch,
             step_hi,
             step_lo,
             freqs,
@@ -201,6 +214,8 @@ pub struct Rope<const CAP: usize> {
     layout: Layout,
     /// The attention factor in f32 (multiplies cos and sin).
     scale: f32,
+    /// [`RopeConfig::prefetch`].
+    prefetch: usize,
     /// Angle per position of each pair, in 2⁻⁶⁴ turns: high and low 32 bits.
     step_hi: [u32; CAP],
     step_lo: [u32; CAP],
@@ -467,8 +482,11 @@ impl<const CAP: usize> Rope<CAP> {
                     }
                     for h in 0..g {
                         let at = (h * seq + t0 + k) * d;
-                        if let Some(next) = group.get(at + PREFETCH..at + PREFETCH + d) {
-                            crate::simd::prefetch_l2(next);
+                        if self.prefetch > 0 {
+                            let ahead = at.saturating_add(self.prefetch);
+                            if let Some(next) = group.get(ahead..ahead.saturating_add(d)) {
+                                crate::simd::prefetch_l2(next);
+                            }
                         }
                         rotate::<BACK>(self.layout, &mut group[at..at + d], c, s);
                     }
@@ -519,12 +537,11 @@ pub const SCRATCH: usize = 256;
 /// Heads that [`Rope::apply_heads`] rotates together, sharing each cos/sin row.
 const GROUP: usize = 4;
 
-/// How far ahead of each head's row [`Rope::apply_heads`] asks for the lines it will touch
-/// next, in floats (3 KiB: six rows of a 128-dim head). On the bench machine the hardware
-/// prefetcher alone kept four streams fed only while the other tenants were quiet; with this
-/// hint the four-head kernel held its ratio to a plain pass when they were busy too, and
-/// nearer hints (1–3 rows) helped less (README, "Speed, host"). x86_64 only.
-const PREFETCH: usize = 768;
+/// The default [`RopeConfig::prefetch`]: 768 floats (3 KiB, six rows of a 128-dim head).
+/// On the bench machine the hardware prefetcher alone kept the four-head kernel's streams fed
+/// only while the other tenants were quiet; with this hint it slowed down less when they were
+/// busy (README, "Speed, host").
+pub const PREFETCH: usize = 768;
 
 #[derive(Clone, Copy)]
 enum Shape {

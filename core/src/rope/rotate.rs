@@ -7,6 +7,7 @@
 //! | `base` (`rope_theta`) | b, θᵢ = b^(−2i/r) | 10,000 |
 //! | `layout` | which dims pair up | [`Layout::HalfSplit`] (Hugging Face checkpoints) |
 //! | `scaling` | length extension | [`Scaling::Default`] |
+//! | `prefetch` | cache hint distance of [`Rope::apply_heads`], floats (speed only; 0 = off) | [`PREFETCH`] |
 //!
 //! For pair i with dims (a, b): `x′ₐ = xₐ·cos(pθᵢ)·A − x_b·sin(pθᵢ)·A`,
 //! `x′_b = x_b·cos(pθᵢ)·A + xₐ·sin(pθᵢ)·A`, A the attention factor (1 unless YaRN/LongRoPE).

@@ -39,8 +39,8 @@
 //! ```
 
 use super::error::{non_negative, positive, ConfigError, StepError};
-use super::{Schedule, Step};
-use crate::math::{powf, sqrt};
+use super::{check_len, Schedule, Step};
+use crate::math::{powf, rms, sqrt};
 
 /// Adafactor hyper-parameters (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -97,22 +97,6 @@ pub struct Adafactor {
     cfg: AdafactorConfig,
 }
 
-fn rms(xs: &[f32]) -> f32 {
-    crate::math::rms(xs)
-}
-
-fn lengths(expected: usize, got: usize) -> Result<(), StepError> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(StepError::LengthMismatch {
-            params: expected,
-            grads: got,
-            state: got,
-        })
-    }
-}
-
 impl Adafactor {
     /// The validated configuration.
     pub const fn config(&self) -> &AdafactorConfig {
@@ -163,10 +147,10 @@ impl Adafactor {
                 cols,
             });
         }
-        lengths(rows * cols, params.len())?;
-        lengths(rows * cols, grads.len())?;
-        lengths(rows, row_var.len())?;
-        lengths(cols, col_var.len())?;
+        check_len(rows * cols, params.len())?;
+        check_len(rows * cols, grads.len())?;
+        check_len(rows, row_var.len())?;
+        check_len(cols, col_var.len())?;
         let (w, alpha) = self.begin(s, params);
         let keep = 1.0 - w;
         for (i, r) in row_var.iter_mut().enumerate() {

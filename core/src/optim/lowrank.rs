@@ -22,6 +22,7 @@
 //! assert_eq!(db, [1.0, 2.0, 2.0]);                           // Aᵀ·G
 //! ```
 
+use super::check_len;
 use super::error::{ConfigError, StepError};
 use crate::math::SplitMix64;
 
@@ -31,18 +32,6 @@ pub struct LowRank {
     n: usize,
     m: usize,
     r: usize,
-}
-
-fn len(expected: usize, got: usize) -> Result<(), StepError> {
-    if expected == got {
-        Ok(())
-    } else {
-        Err(StepError::LengthMismatch {
-            params: expected,
-            grads: got,
-            state: got,
-        })
-    }
 }
 
 impl LowRank {
@@ -66,11 +55,11 @@ impl LowRank {
         db: &mut [f32],
     ) -> Result<(), StepError> {
         let (n, m, r) = (self.n, self.m, self.r);
-        len(n * m, g.len())?;
-        len(n * r, a.len())?;
-        len(r * m, b.len())?;
-        len(n * r, da.len())?;
-        len(r * m, db.len())?;
+        check_len(n * m, g.len())?;
+        check_len(n * r, a.len())?;
+        check_len(r * m, b.len())?;
+        check_len(n * r, da.len())?;
+        check_len(r * m, db.len())?;
         for i in 0..n {
             for k in 0..r {
                 da[i * r + k] = (0..m).map(|j| g[i * m + j] * b[k * m + j]).sum();
@@ -87,9 +76,9 @@ impl LowRank {
     /// `W ← W + sign·A·B` (`sign` = −1 for the symmetric init, +1 to add a product).
     fn add_product(&self, w: &mut [f32], a: &[f32], b: &[f32], sign: f32) -> Result<(), StepError> {
         let (n, m, r) = (self.n, self.m, self.r);
-        len(n * m, w.len())?;
-        len(n * r, a.len())?;
-        len(r * m, b.len())?;
+        check_len(n * m, w.len())?;
+        check_len(n * r, a.len())?;
+        check_len(r * m, b.len())?;
         for i in 0..n {
             for j in 0..m {
                 let ab: f32 = (0..r).map(|k| a[i * r + k] * b[k * m + j]).sum();
@@ -114,8 +103,8 @@ impl LowRank {
         a_new: &[f32],
         b_new: &[f32],
     ) -> Result<(), StepError> {
-        len(self.n * self.r, a_new.len())?;
-        len(self.r * self.m, b_new.len())?;
+        check_len(self.n * self.r, a_new.len())?;
+        check_len(self.r * self.m, b_new.len())?;
         self.add_product(w, a, b, -1.0)?;
         self.add_product(w, a_new, b_new, 1.0)
     }
@@ -131,10 +120,10 @@ impl LowRank {
         out: &mut [f32],
     ) -> Result<(), StepError> {
         let (n, m) = (self.n, self.m);
-        len(n * m, g.len())?;
-        len(n, u.len())?;
-        len(m, v.len())?;
-        len(n * m, out.len())?;
+        check_len(n * m, g.len())?;
+        check_len(n, u.len())?;
+        check_len(m, v.len())?;
+        check_len(n * m, out.len())?;
         for x in u.iter_mut().chain(v.iter_mut()) {
             *x = gaussian(rng);
         }

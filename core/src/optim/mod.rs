@@ -128,3 +128,9 @@ pub(crate) fn check_lengths(params: usize, grads: usize, state: usize) -> Result
         })
     }
 }
+
+/// One buffer of `got` elements where `expected` are needed (reported as grads and state).
+#[inline]
+pub(crate) fn check_len(expected: usize, got: usize) -> Result<(), StepError> {
+    check_lengths(expected, got, got)
+}

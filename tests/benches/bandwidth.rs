@@ -9,6 +9,7 @@
 
 use half::bf16;
 use margay::optim::{AdamWConfig, GradHealth, LionConfig, NormAccumulator, TigerConfig};
+use margay_tests::timing::{bench_data, median};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -19,11 +20,6 @@ fn copy_kernel(p: &mut [f32], g: &[f32], m: &mut [f32]) {
         *p += g;
         *m -= g;
     }
-}
-
-fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    xs[xs.len() / 2]
 }
 
 fn main() {
@@ -46,9 +42,7 @@ fn main() {
     );
     for &mi in &sizes {
         let n = mi << 20;
-        let g: Vec<f32> = (0..n)
-            .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
-            .collect();
+        let g = bench_data(n);
         let mut p: Vec<f32> = g.iter().map(|x| 0.5 * x).collect();
         let mut m = vec![0.01f32; n];
         let mut v = vec![0.01f32; n];

@@ -18,21 +18,9 @@
 //! `scripts/bench-rope.sh` adds a Hugging Face-style PyTorch implementation.
 
 use margay::rope::{Direction, Layout, Positions, RopeConfig, RopeTable};
+use margay_tests::timing::{bench_data, in_place_pass, median};
 use std::hint::black_box;
 use std::time::Instant;
-
-/// The memory limit: read and write every element once, trivial arithmetic.
-#[inline(never)]
-fn in_place_pass(x: &mut [f32], k: f32) {
-    for v in x.iter_mut() {
-        *v *= k;
-    }
-}
-
-fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    xs[xs.len() / 2]
-}
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -44,9 +32,7 @@ fn main() {
         _ => (32, 4096, 128),
     };
     let n = heads * seq * d;
-    let mut x: Vec<f32> = (0..n)
-        .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
-        .collect();
+    let mut x = bench_data(n);
     let half = RopeConfig::new(d).build::<128>().unwrap();
     let inter = RopeConfig::new(d)
         .layout(Layout::Interleaved)

@@ -9,20 +9,9 @@
 //! loading the memory). Prints the mean and the 10th percentile of each group.
 
 use margay::rope::{Direction, Layout, Positions, RopeConfig};
+use margay_tests::timing::{bench_data, in_place_pass, median};
 use std::hint::black_box;
 use std::time::Instant;
-
-#[inline(never)]
-fn in_place_pass(x: &mut [f32], k: f32) {
-    for v in x.iter_mut() {
-        *v *= k;
-    }
-}
-
-fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
 
 fn summary(name: &str, ratios: &[f64]) -> String {
     if ratios.is_empty() {
@@ -60,9 +49,7 @@ fn main() {
         })
         .collect();
     let n = heads * seq * d;
-    let mut x: Vec<f32> = (0..n)
-        .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
-        .collect();
+    let mut x = bench_data(n);
     let mut scratch = vec![0.0f32; ropes[0].heads_scratch_len(512)];
     let mut limits = Vec::new();
     let mut ratios = vec![Vec::new(); ropes.len()];

@@ -158,26 +158,27 @@ proptest! {
         (d, r, _x) in head(), lay in layout(), start in -40i32..40, seed in any::<u64>(),
         heads in 1usize..11, seq in 1usize..20,
     ) {
-        let rope = RopeConfig::new(d).rotary_dim(r).layout(lay)
-            .scaling(Scaling::Linear { factor: 2.0 }).build::<CAP>().unwrap();
+        let cfg = RopeConfig::new(d).rotary_dim(r).layout(lay)
+            .scaling(Scaling::Linear { factor: 2.0 });
+        let rope = cfg.build::<CAP>().unwrap();
         let mut rng = SplitMix64::new(seed);
         let x: Vec<f32> = (0..heads * seq * d).map(|_| rng.next_f32() - 0.5).collect();
         // Reference: each row alone, on the fly.
-        let mut want = x.clone();
-        for (i, row) in want.chunks_exact_mut(d).enumerate() {
-            rope.apply(row, start + (i % seq) as i32, Direction::Forward).unwrap();
-        }
+        let each_row = |dir| {
+            let mut y = x.clone();
+            for (i, row) in y.chunks_exact_mut(d).enumerate() {
+                rope.apply(row, start + (i % seq) as i32, dir).unwrap();
+            }
+            y
+        };
+        let want = each_row(Direction::Forward);
         let mut heads_path = x.clone();
         rope.apply_heads(&mut heads_path, heads, Positions::From(start), Direction::Forward).unwrap();
         prop_assert_eq!(&heads_path, &want);
         // And back: the transpose of each row's rotation.
-        let mut back_want = x.clone();
-        for (i, row) in back_want.chunks_exact_mut(d).enumerate() {
-            rope.apply(row, start + (i % seq) as i32, Direction::Backward).unwrap();
-        }
         let mut back = x.clone();
         rope.apply_heads(&mut back, heads, Positions::From(start), Direction::Backward).unwrap();
-        prop_assert_eq!(&back, &back_want);
+        prop_assert_eq!(&back, &each_row(Direction::Backward));
         // The caller's scratch, blocks of 1 to 7 positions (and an odd float left over).
         let block = 1 + (seed % 7) as usize;
         let mut scratch = vec![0.0f32; rope.heads_scratch_len(block) + (seed % 2) as usize];
@@ -186,8 +187,7 @@ proptest! {
             &mut scratch).unwrap();
         prop_assert_eq!(&scratch_path, &want);
         // The prefetch distance (0 = off, up to past the end of the tensor) is a speed knob only.
-        let hinted = RopeConfig::new(d).rotary_dim(r).layout(lay)
-            .scaling(Scaling::Linear { factor: 2.0 })
+        let hinted = cfg
             .prefetch(if seed % 7 == 0 { usize::MAX } else { (seed % 5000) as usize })
             .build::<CAP>().unwrap();
         let mut hinted_path = x.clone();

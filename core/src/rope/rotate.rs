@@ -527,8 +527,8 @@ impl<const CAP: usize> Rope<CAP> {
 }
 
 /// Floats of cos (and of sin) that [`Rope::apply_heads`] computes per block of positions:
-/// on hosts, 64 positions of a 128-dim head (each head then streams 32 KiB of contiguous
-/// rows; sizes tuned with `cargo bench --bench rope`), small on MCUs.
+/// on hosts, 128 positions of a 128-dim head (64 pairs; each head then streams 64 KiB of
+/// contiguous rows per block; `cargo bench --bench rope`), small on MCUs.
 #[cfg(target_pointer_width = "64")]
 pub const SCRATCH: usize = 8192;
 /// Floats of cos (and of sin) that [`Rope::apply_heads`] computes per block of positions.

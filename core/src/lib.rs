@@ -27,7 +27,7 @@
 //! The crate builds with no default features for `thumbv6m-none-eabi` and
 //! `thumbv7em-none-eabihf`.
 #![no_std]
-// `unsafe` only in `simd` (runtime-dispatched AVX2 calls; see that module for why).
+// `unsafe` only in `simd` (runtime-dispatched AVX2 and AVX-512 calls; see that module for why).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -39,4 +39,4 @@ pub mod nn;
 pub mod optim;
 pub mod quant;
 pub mod rope;
-mod simd;
+pub mod simd;

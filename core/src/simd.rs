@@ -1,20 +1,68 @@
-//! Runtime CPU dispatch for the optimizer loops (x86_64 only; a plain call elsewhere).
+//! Runtime CPU dispatch for the vector loops (x86_64 only; a plain call elsewhere).
 //!
 //! Why this module allows `unsafe`: a function compiled with `#[target_feature(enable =
 //! "avx2")]` may only be called once the CPU is known to support AVX2, and Rust marks that
 //! call `unsafe`. The check ([`cpufeatures`], cached in an atomic) is made right before each
 //! call. Nothing else here is unsafe except the explicit AVX2 loads and stores of
-//! [`adamw_f32`], which stay inside the slices' bounds, and the cache hint of
-//! [`prefetch_l2`], which cannot fault.
+//! `adamw_f32`, which stay inside the slices' bounds, and the cache hint of
+//! `prefetch_l2`, which cannot fault.
 //!
-//! Bit-exactness: AVX2 without FMA performs the same IEEE single-precision operations, in the
-//! same order, as the scalar loop (Rust never contracts `a * b + c` into an FMA, and the
-//! vector square root is correctly rounded like the scalar one), so every target still
-//! produces identical bits.
+//! Levels: every loop runs under AVX2 where the CPU has it; the RoPE loops also have an
+//! AVX-512 build (F, VL, BW, DQ), which ran them closer to the memory limit on the bench
+//! machine (README, "Speed, host"). [`set_max_level`] caps the level, e.g. to compare them or
+//! to keep 512-bit instructions off a CPU that slows its clock for them.
+//!
+//! Bit-exactness: AVX2 and AVX-512 without FMA perform the same IEEE single-precision
+//! operations, in the same order, as the scalar loop (Rust never contracts `a * b + c` into
+//! an FMA, and the vector square root is correctly rounded like the scalar one), so every
+//! level and every target produces identical bits.
 #![allow(unsafe_code)]
 
 #[cfg(target_arch = "x86_64")]
 cpufeatures::new!(avx2_cpuid, "avx2");
+#[cfg(target_arch = "x86_64")]
+cpufeatures::new!(avx512_cpuid, "avx512f", "avx512vl", "avx512bw", "avx512dq");
+
+/// An instruction-set level of the dispatch, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Whatever the build targets (SSE2 on x86_64; every non-x86 target).
+    Baseline,
+    /// AVX2 (x86_64).
+    Avx2,
+    /// AVX-512 F, VL, BW and DQ (x86_64); used by the RoPE loops, AVX2 elsewhere.
+    Avx512,
+}
+
+/// The cap set by [`set_max_level`], as `Level as u8`.
+#[cfg(target_arch = "x86_64")]
+static MAX_LEVEL: core::sync::atomic::AtomicU8 =
+    core::sync::atomic::AtomicU8::new(Level::Avx512 as u8);
+
+/// Caps the level the dispatch uses from the next call on (for every thread); the default
+/// is no cap. Results do not depend on the level (same bits), only speed does. No effect off
+/// x86_64.
+pub fn set_max_level(max: Level) {
+    #[cfg(target_arch = "x86_64")]
+    MAX_LEVEL.store(max as u8, core::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = max;
+}
+
+/// The level the dispatch uses now: the highest the CPU supports, within [`set_max_level`].
+pub fn level() -> Level {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let max = MAX_LEVEL.load(core::sync::atomic::Ordering::Relaxed);
+        if max >= Level::Avx512 as u8 && avx512_cpuid::get() {
+            return Level::Avx512;
+        }
+        if max >= Level::Avx2 as u8 && avx2_cpuid::get() {
+            return Level::Avx2;
+        }
+    }
+    Level::Baseline
+}
 
 /// A loop to run in [`vectorized`]: `run` must be `#[inline(always)]` and call only
 /// `#[inline(always)]` code, so that its whole body is compiled (and vectorized) inside the
@@ -22,18 +70,23 @@ cpufeatures::new!(avx2_cpuid, "avx2");
 pub(crate) trait Kernel {
     /// What the loop returns.
     type Out;
+    /// Whether the loop also has an AVX-512 build (only where it was measured faster).
+    const AVX512: bool = false;
     /// The loop.
     fn run(self) -> Self::Out;
 }
 
-/// Runs `k`, compiled for AVX2 when the CPU has it.
+/// Runs `k`, compiled for the highest [`level`] (AVX-512 only for kernels that opt in).
 #[inline(always)]
 pub(crate) fn vectorized<K: Kernel>(k: K) -> K::Out {
     #[cfg(target_arch = "x86_64")]
     {
-        if avx2_cpuid::get() {
-            // SAFETY: the CPU supports AVX2 (checked on the line above).
-            return unsafe { with_avx2(k) };
+        match level() {
+            // SAFETY: `level` returned Avx512 only after checking the CPU supports it.
+            Level::Avx512 if K::AVX512 => return unsafe { with_avx512(k) },
+            // SAFETY: Avx2 or Avx512 means the CPU supports AVX2 (AVX-512 F implies it).
+            Level::Avx2 | Level::Avx512 => return unsafe { with_avx2(k) },
+            Level::Baseline => {}
         }
     }
     k.run()
@@ -42,6 +95,12 @@ pub(crate) fn vectorized<K: Kernel>(k: K) -> K::Out {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn with_avx2<K: Kernel>(k: K) -> K::Out {
+    k.run()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl,avx512bw,avx512dq")]
+unsafe fn with_avx512<K: Kernel>(k: K) -> K::Out {
     k.run()
 }
 
@@ -300,8 +359,8 @@ pub(crate) fn adamw_f32(
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if avx2_cpuid::get() {
-            // SAFETY: the CPU supports AVX2 (checked on the line above).
+        if level() >= Level::Avx2 {
+            // SAFETY: the CPU supports AVX2 (`level` checked it).
             unsafe { adamw_avx2(p, g, m, v, k) };
             return true;
         }

@@ -10,6 +10,8 @@
 //!   `Rope::apply_heads_in` with blocks of 512 positions in a heap scratch (256 KiB);
 //! - "scratch, no hint" is the same call built with `RopeConfig::prefetch(0)`: what the
 //!   hint buys, measured in the same run;
+//! - "scratch, AVX2" is the same call with the dispatch capped at AVX2
+//!   (`margay::simd::set_max_level`): what the AVX-512 build buys, where the CPU has it;
 //! - "from a table" rotates every head from a `RopeTable` of all 4,096 positions (2 MiB);
 //! - "one cos/sin row (probe)" rotates every row with the same cos/sin (always in L1): the
 //!   rotation's own ceiling, not a usable RoPE;
@@ -18,6 +20,7 @@
 //! `scripts/bench-rope.sh` adds a Hugging Face-style PyTorch implementation.
 
 use margay::rope::{Direction, Layout, Positions, RopeConfig, RopeTable};
+use margay::simd::{level, set_max_level, Level};
 use margay_tests::timing::{bench_data, in_place_pass, median};
 use std::hint::black_box;
 use std::time::Instant;
@@ -61,11 +64,14 @@ fn main() {
         "half-split rows, fused, no reuse",
         "half-split, scratch, no hint",
         "interleaved, scratch, no hint",
+        "half-split, scratch, AVX2",
+        "interleaved, scratch, AVX2",
     ];
     let list: Vec<i32> = (0..heads * seq).map(|i| (i % seq) as i32).collect();
     let mut scratch = vec![0.0f32; half.heads_scratch_len(512)];
     let mut times = vec![Vec::new(); names.len()];
     let rounds = 9;
+    let top = level();
     // Alternate Forward/Backward so values stay bounded over rounds.
     for r in 0..=rounds {
         let dir = if r % 2 == 0 {
@@ -74,6 +80,7 @@ fn main() {
             Direction::Backward
         };
         for (k, t) in times.iter_mut().enumerate() {
+            set_max_level(if k >= 10 { Level::Avx2 } else { top });
             let start = Instant::now();
             match k {
                 0 => in_place_pass(
@@ -83,9 +90,9 @@ fn main() {
                 1 | 2 => [&half, &inter][k - 1]
                     .apply_heads(black_box(&mut x), heads, Positions::From(0), dir)
                     .unwrap(),
-                3 | 4 | 8 | 9 => match k {
-                    3 => &half,
-                    4 => &inter,
+                3 | 4 | 8 | 9 | 10 | 11 => match k {
+                    3 | 10 => &half,
+                    4 | 11 => &inter,
                     8 => &half_no_hint,
                     _ => &inter_no_hint,
                 }
@@ -125,7 +132,7 @@ fn main() {
     let bytes = 8.0 * n as f64;
     let limit = median(&mut times[0].clone());
     println!(
-        "RoPE apply on [{heads}, {seq}, {d}] f32 ({} MiB), one thread, median of {rounds} interleaved rounds",
+        "RoPE apply on [{heads}, {seq}, {d}] f32 ({} MiB), one thread, median of {rounds} interleaved rounds, dispatch {top:?}",
         (n * 4) >> 20
     );
     println!(

@@ -393,7 +393,7 @@ impl<const CAP: usize> Rope<CAP> {
     }
 
     /// Checks `x` (whole positions of `heads` rows) and the positions, then runs `shape`
-    /// through the AVX2 dispatch. Nothing is written on error.
+    /// through the AVX2 / AVX-512 dispatch. Nothing is written on error.
     fn batched(
         &self,
         x: &mut [f32],
@@ -551,7 +551,7 @@ enum Shape {
     TokensMajor,
 }
 
-/// One batched call, run through the AVX2 dispatch (see `simd.rs`).
+/// One batched call, run through the AVX2 / AVX-512 dispatch (see `simd.rs`).
 struct Job<'a, 'p, const CAP: usize> {
     rope: &'a Rope<CAP>,
     x: &'a mut [f32],
@@ -582,6 +582,7 @@ impl<const CAP: usize> Job<'_, '_, CAP> {
 
 impl<const CAP: usize> crate::simd::Kernel for Job<'_, '_, CAP> {
     type Out = ();
+    const AVX512: bool = true;
     #[inline(always)]
     fn run(self) {
         match self.dir {

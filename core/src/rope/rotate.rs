@@ -351,8 +351,9 @@ impl<const CAP: usize> Rope<CAP> {
     /// `Vec` reused across calls) instead of the stack: `scratch.len() / (2·pairs)` positions
     /// per block. A longer block lets each head stream a longer run of rows between switches;
     /// on the bench machine 512 positions (256 KiB for pairs = 64, see
-    /// [`Rope::heads_scratch_len`]) ran closer to the memory limit than the stack's 128
-    /// (README, "Speed, host"). Same results as `apply_heads`, bit for bit.
+    /// [`Rope::heads_scratch_len`]) ran half-split closer to the memory limit than the
+    /// stack's 128, and interleaved about as close (README, "Speed, host"). Same results as
+    /// `apply_heads`, bit for bit.
     ///
     /// Errors (nothing written): those of `apply_heads`, and a scratch shorter than one
     /// position (`2·pairs` floats).

@@ -104,29 +104,27 @@ fn fsq_standard(emit: &mut dyn FnMut(u32)) {
 /// (the Cortex-M0's flash is nearly full).
 #[inline(never)]
 fn fsq_standard_with(tanh: Tanh, rng: &mut SplitMix64, emit: &mut dyn FnMut(u32)) {
-    {
-        let a = FsqConfig {
-            tanh,
-            ..FsqConfig::new([8, 5, 5, 5])
-        }
-        .build()
-        .must();
-        let b = FsqConfig {
-            tanh,
-            ..FsqConfig::new([7, 5, 5, 5, 5])
-        }
-        .build()
-        .must();
-        for v in 0..300 {
-            let (codes, idx) = a.quantize(&inputs(rng, v));
-            emit(idx);
-            emit(hash(codes.iter().map(|c| c.to_bits())));
-            emit(b.encode(&inputs(rng, v)));
-        }
-        for idx in 0..a.codebook_size() {
-            let c = a.decode(idx).must();
-            emit(hash(c.iter().map(|c| c.to_bits())) ^ a.encode(&c));
-        }
+    let a = FsqConfig {
+        tanh,
+        ..FsqConfig::new([8, 5, 5, 5])
+    }
+    .build()
+    .must();
+    let b = FsqConfig {
+        tanh,
+        ..FsqConfig::new([7, 5, 5, 5, 5])
+    }
+    .build()
+    .must();
+    for v in 0..300 {
+        let (codes, idx) = a.quantize(&inputs(rng, v));
+        emit(idx);
+        emit(hash(codes.iter().map(|c| c.to_bits())));
+        emit(b.encode(&inputs(rng, v)));
+    }
+    for idx in 0..a.codebook_size() {
+        let c = a.decode(idx).must();
+        emit(hash(c.iter().map(|c| c.to_bits())) ^ a.encode(&c));
     }
 }
 
@@ -139,23 +137,21 @@ fn fsq_symmetric(emit: &mut dyn FnMut(u32)) {
 /// One tanh mode of [`fsq_symmetric`], out of line (one copy of the code).
 #[inline(never)]
 fn fsq_symmetric_with(tanh: Tanh, emit: &mut dyn FnMut(u32)) {
-    {
-        let mut rng = SplitMix64::new(0x5E77);
-        let fsq = FsqConfig {
-            variant: FsqVariant::Symmetric,
-            tanh,
-            ..FsqConfig::new([2, 4, 3])
-        }
-        .build()
-        .must();
-        for v in 0..200 {
-            let z = inputs(&mut rng, v);
-            let (codes, idx) = fsq.quantize(&z);
-            emit(idx);
-            emit(hash(codes.iter().map(|c| c.to_bits())));
-            let g = fsq.vjp(&z, &[1.0, -0.5, 0.25]);
-            emit(hash(g.iter().map(|c| c.to_bits())));
-        }
+    let mut rng = SplitMix64::new(0x5E77);
+    let fsq = FsqConfig {
+        variant: FsqVariant::Symmetric,
+        tanh,
+        ..FsqConfig::new([2, 4, 3])
+    }
+    .build()
+    .must();
+    for v in 0..200 {
+        let z = inputs(&mut rng, v);
+        let (codes, idx) = fsq.quantize(&z);
+        emit(idx);
+        emit(hash(codes.iter().map(|c| c.to_bits())));
+        let g = fsq.vjp(&z, &[1.0, -0.5, 0.25]);
+        emit(hash(g.iter().map(|c| c.to_bits())));
     }
 }
 

@@ -366,9 +366,10 @@ impl<const CAP: usize> Rope<CAP> {
         dir: Direction,
         scratch: &mut [f32],
     ) -> Result<(), RopeError> {
-        if scratch.len() < 2 * self.pairs {
+        let one = self.heads_scratch_len(1);
+        if scratch.len() < one {
             return Err(RopeError::LengthMismatch {
-                expected: 2 * self.pairs,
+                expected: one,
                 got: scratch.len(),
             });
         }

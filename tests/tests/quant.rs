@@ -66,7 +66,7 @@ proptest! {
         sym in any::<bool>(),
         mode in 0usize..3,
     ) {
-        let variant = if sym { FsqVariant::Symmetric } else { FsqVariant::Standard };
+        let variant = variant_of(sym);
         let tanh = [Tanh::Accurate, Tanh::Fast, Tanh::Thresholds][mode];
         let fsq = FsqConfig { variant, tanh, ..FsqConfig::new(levels::L2_10) }.build().unwrap();
         let (codes, idx) = fsq.quantize(&z);
@@ -88,8 +88,8 @@ proptest! {
 
     #[test]
     fn fsq_fast_tanh_changes_a_code_only_within_its_bound_of_a_tie(z in -6.0f32..6.0, l in 3u32..17) {
-        let acc = FsqConfig::new([l]).build().unwrap();
-        let fast = FsqConfig { tanh: Tanh::Fast, ..FsqConfig::new([l]) }.build().unwrap();
+        let acc = one_channel(l, FsqVariant::Standard, Tanh::Accurate);
+        let fast = one_channel(l, FsqVariant::Standard, Tanh::Fast);
         if acc.quantize_levels(&[z]) != fast.quantize_levels(&[z]) {
             let b = acc.bound(0, z);
             let to_tie = ((b - b.floor()) - 0.5).abs();
@@ -106,11 +106,9 @@ proptest! {
         l in 3u32..17,
         sym in any::<bool>(),
     ) {
-        let variant = if sym { FsqVariant::Symmetric } else { FsqVariant::Standard };
-        let acc = FsqConfig { variant, ..FsqConfig::new([l]) }.build().unwrap();
-        let thr = FsqConfig { variant, tanh: Tanh::Thresholds, ..FsqConfig::new([l]) }
-            .build()
-            .unwrap();
+        let variant = variant_of(sym);
+        let acc = one_channel(l, variant, Tanh::Accurate);
+        let thr = one_channel(l, variant, Tanh::Thresholds);
         if acc.quantize_levels(&[z]) != thr.quantize_levels(&[z]) {
             let to_tie = exact_distance_to_tie(l, variant, z);
             prop_assert!(to_tie <= f32_pipeline_error(l), "L {l} z {z}: {to_tie} from a tie");
@@ -123,10 +121,8 @@ proptest! {
         l in 3u32..17,
         sym in any::<bool>(),
     ) {
-        let variant = if sym { FsqVariant::Symmetric } else { FsqVariant::Standard };
-        let thr = FsqConfig { variant, tanh: Tanh::Thresholds, ..FsqConfig::new([l]) }
-            .build()
-            .unwrap();
+        let variant = variant_of(sym);
+        let thr = one_channel(l, variant, Tanh::Thresholds);
         let k = thr.quantize_levels(&[z])[0];
         // Wherever the f64 bound is clearly off a rounding point, its rounding is the level.
         if exact_distance_to_tie(l, variant, z) > 1e-9 {
@@ -148,6 +144,26 @@ proptest! {
                 prop_assert!(q[r * 4 + c] != -128);
             }
         }
+    }
+}
+
+/// A one-channel quantizer of `l` levels.
+fn one_channel(l: u32, variant: FsqVariant, tanh: Tanh) -> Fsq<1> {
+    FsqConfig {
+        variant,
+        tanh,
+        ..FsqConfig::new([l])
+    }
+    .build()
+    .unwrap()
+}
+
+/// The variant a property's `sym` flag picks.
+fn variant_of(sym: bool) -> FsqVariant {
+    if sym {
+        FsqVariant::Symmetric
+    } else {
+        FsqVariant::Standard
     }
 }
 
@@ -208,13 +224,7 @@ fn fsq_thresholds_step_exactly_at_the_exact_rounding_points() {
             .build()
             .unwrap();
             for (c, &l) in set.iter().enumerate() {
-                let one = FsqConfig {
-                    variant,
-                    tanh: Tanh::Thresholds,
-                    ..FsqConfig::new([l])
-                }
-                .build()
-                .unwrap();
+                let one = one_channel(l, variant, Tanh::Thresholds);
                 // Walk z upwards from −10 to 10: the level rises by one at each threshold.
                 let (mut steps, mut ties) = (0, 0);
                 let mut z = -10.0f32;
@@ -361,19 +371,8 @@ fn fsq_accurate_and_thresholds_differ_only_within_a_few_ulp_of_each_tie() {
     let mut worst = 0.0f64;
     for variant in [FsqVariant::Standard, FsqVariant::Symmetric] {
         for l in 3u32..=16 {
-            let acc = FsqConfig {
-                variant,
-                ..FsqConfig::new([l])
-            }
-            .build()
-            .unwrap();
-            let thr = FsqConfig {
-                variant,
-                tanh: Tanh::Thresholds,
-                ..FsqConfig::new([l])
-            }
-            .build()
-            .unwrap();
+            let acc = one_channel(l, variant, Tanh::Accurate);
+            let thr = one_channel(l, variant, Tanh::Thresholds);
             // The rounding points in z, from the f64 bound, by bisection.
             for j in 1..l {
                 let (mut lo, mut hi) = (-10.0f64, 10.0f64);
@@ -413,13 +412,8 @@ fn fsq_fast_and_accurate_differ_only_near_ties_on_a_dense_sweep() {
     // 2·10⁶ points of [-6, 6] for L = 5 and L = 8: every disagreement must sit within the
     // fast tanh's bound of a rounding tie (the property above, exhaustively on a grid).
     for l in [5u32, 8] {
-        let acc = FsqConfig::new([l]).build().unwrap();
-        let fast = FsqConfig {
-            tanh: Tanh::Fast,
-            ..FsqConfig::new([l])
-        }
-        .build()
-        .unwrap();
+        let acc = one_channel(l, FsqVariant::Standard, Tanh::Accurate);
+        let fast = one_channel(l, FsqVariant::Standard, Tanh::Fast);
         let half_l = (l - 1) as f32 * 1.001 / 2.0;
         let n = 2_000_000;
         for i in 0..=n {

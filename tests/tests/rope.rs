@@ -30,6 +30,22 @@ fn norm(a: &[f32]) -> f64 {
     dot(a, a).sqrt()
 }
 
+/// A `[heads, seq, d]` tensor rotated one row at a time by `Rope::apply` (row k of each head
+/// at position `start + k`): the reference of the batched paths.
+fn each_row<const C: usize>(
+    rope: &margay::rope::Rope<C>,
+    x: &[f32],
+    seq: usize,
+    start: i32,
+    dir: Direction,
+) -> Vec<f32> {
+    let mut y = x.to_vec();
+    for (i, row) in y.chunks_exact_mut(rope.head_dim()).enumerate() {
+        rope.apply(row, start + (i % seq) as i32, dir).unwrap();
+    }
+    y
+}
+
 fn layout() -> impl Strategy<Value = Layout> {
     prop_oneof![Just(Layout::Interleaved), Just(Layout::HalfSplit)]
 }
@@ -164,13 +180,7 @@ proptest! {
         let mut rng = SplitMix64::new(seed);
         let x: Vec<f32> = (0..heads * seq * d).map(|_| rng.next_f32() - 0.5).collect();
         // Reference: each row alone, on the fly.
-        let each_row = |dir| {
-            let mut y = x.clone();
-            for (i, row) in y.chunks_exact_mut(d).enumerate() {
-                rope.apply(row, start + (i % seq) as i32, dir).unwrap();
-            }
-            y
-        };
+        let each_row = |dir| each_row(&rope, &x, seq, start, dir);
         let want = each_row(Direction::Forward);
         let mut heads_path = x.clone();
         rope.apply_heads(&mut heads_path, heads, Positions::From(start), Direction::Forward).unwrap();
@@ -666,11 +676,7 @@ fn apply_heads_handles_heads_wider_than_its_scratch() {
     let (heads, seq) = (2, 3);
     let mut rng = SplitMix64::new(5);
     let x: Vec<f32> = (0..heads * seq * d).map(|_| rng.next_f32() - 0.5).collect();
-    let mut want = x.clone();
-    for (i, row) in want.chunks_exact_mut(d).enumerate() {
-        rope.apply(row, 7 + (i % seq) as i32, Direction::Forward)
-            .unwrap();
-    }
+    let want = each_row(&rope, &x, seq, 7, Direction::Forward);
     let mut got = x.clone();
     rope.apply_heads(&mut got, heads, Positions::From(7), Direction::Forward)
         .unwrap();

@@ -8,7 +8,9 @@
 use cortex_m as _;
 use cortex_m_rt::entry;
 use defmt_semihosting as _;
-use margay::optim::{AdamWConfig, LionConfig, LrMode, TigerConfig};
+use margay::optim::{
+    AdamWConfig, LionConfig, LrMode, Optimizer, StepError, TensorSpec, TigerConfig,
+};
 
 mod bench;
 mod kernels;
@@ -93,8 +95,9 @@ struct Tally {
 fn run_case(c: &Case, tally: &mut Tally) -> bool {
     let n = c.n;
     let mut p = [0.0f32; MAX_N];
-    let mut m = [0.0f32; MAX_N];
-    let mut v = [0.0f32; MAX_N];
+    // Every optimizer's state for the case's one tensor, laid out by the interface.
+    let mut state = [0.0f32; 2 * MAX_N];
+    let spec = TensorSpec::vector(n);
     for (x, &b) in p.iter_mut().zip(c.params) {
         *x = f32::from_bits(b);
     }
@@ -106,11 +109,17 @@ fn run_case(c: &Case, tally: &mut Tally) -> bool {
             *x = f32::from_bits(b);
         }
         let step = (t + 1) as u64;
-        let (p, g, m, v) = (&mut p[..n], &g[..n], &mut m[..n], &mut v[..n]);
+        let (p, g) = (&mut p[..n], &mut g[..n]);
         let r = match &c.alg {
-            Alg::AdamW(cfg) => cfg.build().map(|o| o.step(o.at(step), p, g, m, v)),
-            Alg::Lion(cfg) => cfg.build().map(|o| o.step(o.at(step), p, g, m)),
-            Alg::Tiger(cfg) => cfg.build().map(|o| o.step(o.at(step), p, g, m).map(|_| ())),
+            Alg::AdamW(cfg) => cfg
+                .build()
+                .map(|o| interface_step(&o, step, &spec, p, g, &mut state)),
+            Alg::Lion(cfg) => cfg
+                .build()
+                .map(|o| interface_step(&o, step, &spec, p, g, &mut state)),
+            Alg::Tiger(cfg) => cfg
+                .build()
+                .map(|o| interface_step(&o, step, &spec, p, g, &mut state)),
         };
         match r {
             Ok(Ok(())) => {}
@@ -154,6 +163,20 @@ fn run_case(c: &Case, tally: &mut Tally) -> bool {
         }
     }
     ok
+}
+
+/// One step of a golden case through the optimizer interface (what generic code calls).
+fn interface_step<O: Optimizer>(
+    o: &O,
+    t: u64,
+    spec: &TensorSpec,
+    p: &mut [f32],
+    g: &mut [f32],
+    state: &mut [f32],
+) -> Result<(), StepError> {
+    let len = o.state_len(spec).min(state.len());
+    o.update(&o.begin(0.0), o.at(t), spec, p, g, &mut state[..len])
+        .map(|_| ())
 }
 
 fn abs(x: f32) -> f32 {

@@ -1,6 +1,6 @@
 //! A short demonstration of the core optimizers on two test problems.
 
-use margay::optim::{AdamW, AdamWConfig, Lion, LionConfig, Moment, Step, Tiger, TigerConfig};
+use margay::optim::{AdamW, AdamWConfig, LionConfig, Moment, Step, TensorSpec, TigerConfig};
 
 /// A test problem: value and gradient at a point.
 pub trait Problem {
@@ -65,8 +65,9 @@ impl Problem for Rosenbrock {
     }
 }
 
-/// An optimizer together with its state for one tensor.
-pub trait Optimizer {
+/// An optimizer together with its state for one tensor, as the demo and the shared table
+/// drive it.
+pub trait Runner {
     /// Name shown in tables.
     fn name(&self) -> String;
     /// One step at index `t` (1-based) with learning rate `lr`.
@@ -75,22 +76,69 @@ pub trait Optimizer {
     fn state(&self) -> Vec<f32>;
 }
 
-/// Lion with its momentum in storage `M`.
-pub struct LionRun<M: Moment>(pub Lion, pub Vec<M>);
-/// Tiger with its momentum in storage `M`.
-pub struct TigerRun<M: Moment>(pub Tiger, pub Vec<M>);
-/// AdamW with `m` in storage `M` and `v` in f32.
+/// Any optimizer of the core's [`margay::optim::Optimizer`] interface (a chain too) on one
+/// vector, with its state in storage `M`: one round per step (observe phase included).
+pub struct Run<O, M> {
+    name: String,
+    opt: O,
+    spec: TensorSpec,
+    state: Vec<M>,
+    grads: Vec<f32>,
+}
+
+impl<M: Moment, O: margay::optim::Optimizer<M>> Run<O, M> {
+    /// `opt` on a vector of `n` parameters, its state set by the optimizer's `init`.
+    pub fn new(name: impl Into<String>, opt: O, n: usize) -> Self {
+        let spec = TensorSpec::vector(n);
+        let mut state = vec![M::default(); opt.state_len(&spec)];
+        opt.init(&spec, &mut state);
+        Run {
+            name: format!("{}/{}", name.into(), storage::<M>()),
+            opt,
+            spec,
+            state,
+            grads: vec![0.0; n],
+        }
+    }
+
+    /// [`Run::new`], boxed for a table.
+    pub fn boxed(name: impl Into<String>, opt: O, n: usize) -> Box<dyn Runner>
+    where
+        O: 'static,
+    {
+        Box::new(Self::new(name, opt, n))
+    }
+}
+
+impl<M: Moment, O: margay::optim::Optimizer<M>> Runner for Run<O, M> {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
+        // The interface rewrites gradients in place (a chain's transforms): work on a copy.
+        self.grads.copy_from_slice(g);
+        let mut round = self.opt.begin(0.0);
+        self.opt.observe(&mut round, &self.spec, &self.grads);
+        self.opt.finish(&mut round);
+        self.opt
+            .update(
+                &round,
+                step_ctx(t, lr),
+                &self.spec,
+                x,
+                &mut self.grads,
+                &mut self.state,
+            )
+            .expect("buffers sized by Run::new");
+    }
+    fn state(&self) -> Vec<f32> {
+        self.state.iter().map(|m| m.load()).collect()
+    }
+}
+
+/// AdamW with `m` in storage `M` and `v` in f32 (mixed storage: the direct step, which the
+/// interface, one storage type per tensor, does not offer).
 pub struct AdamWRun<M: Moment>(pub AdamW, pub Vec<M>, pub Vec<f32>);
-/// Lion with cautious masking (the factor) and its momentum.
-pub struct CautiousLionRun(pub Lion, pub margay::optim::Cautious, pub Vec<f32>);
-/// AdamW with hidden accumulation and its moments.
-pub struct AdamWAccumRun(pub margay::optim::AdamWAccum, pub Vec<f32>, pub Vec<f32>);
-/// Adafactor on a flat vector (unfactored second moment).
-pub struct AdafactorRun(pub margay::optim::Adafactor, pub Vec<f32>);
-/// SGDM (hidden accumulation) with its momentum in storage `M`.
-pub struct SgdmRun<M: Moment>(pub margay::optim::Sgdm, pub Vec<M>);
-/// AdaX with its first moment in storage `M` (v̂ in f32).
-pub struct AdaXRun<M: Moment>(pub margay::optim::AdaX, pub Vec<M>, pub Vec<f32>);
 
 fn storage<M: Moment>() -> &'static str {
     if M::BYTES == 2 {
@@ -104,111 +152,9 @@ fn step_ctx(t: u64, lr: f32) -> Step {
     Step::new(t, lr).expect("learning rates from a schedule are finite and >= 0")
 }
 
-impl<M: Moment> Optimizer for LionRun<M> {
+impl<M: Moment> Runner for AdamWRun<M> {
     fn name(&self) -> String {
-        format!("lion/{}", storage::<M>())
-    }
-    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
-        self.0
-            .step(step_ctx(t, lr), x, g, &mut self.1)
-            .expect("buffers sized by the caller");
-    }
-    fn state(&self) -> Vec<f32> {
-        self.1.iter().map(|m| m.load()).collect()
-    }
-}
-
-impl<M: Moment> Optimizer for TigerRun<M> {
-    fn name(&self) -> String {
-        format!("tiger/{}/k{}", storage::<M>(), self.0.config().accumulation)
-    }
-    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
-        self.0
-            .step(step_ctx(t, lr), x, g, &mut self.1)
-            .expect("buffers sized by the caller");
-    }
-    fn state(&self) -> Vec<f32> {
-        self.1.iter().map(|m| m.load()).collect()
-    }
-}
-
-impl<M: Moment> Optimizer for AdamWRun<M> {
-    fn name(&self) -> String {
-        format!("adamw/{}", storage::<M>())
-    }
-    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
-        self.0
-            .step(step_ctx(t, lr), x, g, &mut self.1, &mut self.2)
-            .expect("buffers sized by the caller");
-    }
-    fn state(&self) -> Vec<f32> {
-        self.1
-            .iter()
-            .map(|m| m.load())
-            .chain(self.2.iter().copied())
-            .collect()
-    }
-}
-
-impl Optimizer for CautiousLionRun {
-    fn name(&self) -> String {
-        "lion-cautious/f32".into()
-    }
-    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
-        self.0
-            .step_cautious(step_ctx(t, lr), x, g, &mut self.2, self.1)
-            .expect("buffers sized by the caller");
-    }
-    fn state(&self) -> Vec<f32> {
-        self.2.clone()
-    }
-}
-
-impl Optimizer for AdamWAccumRun {
-    fn name(&self) -> String {
-        "adamw-accum/f32".into()
-    }
-    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
-        self.0
-            .step(step_ctx(t, lr), x, g, &mut self.1, &mut self.2)
-            .expect("buffers sized by the caller");
-    }
-    fn state(&self) -> Vec<f32> {
-        self.1.iter().chain(&self.2).copied().collect()
-    }
-}
-
-impl Optimizer for AdafactorRun {
-    fn name(&self) -> String {
-        "adafactor/f32".into()
-    }
-    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
-        self.0
-            .step_vector(step_ctx(t, lr), x, g, &mut self.1)
-            .expect("buffers sized by the caller");
-    }
-    fn state(&self) -> Vec<f32> {
-        self.1.clone()
-    }
-}
-
-impl<M: Moment> Optimizer for SgdmRun<M> {
-    fn name(&self) -> String {
-        format!("sgdm/{}", storage::<M>())
-    }
-    fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
-        self.0
-            .step(step_ctx(t, lr), x, g, &mut self.1)
-            .expect("buffers sized by the caller");
-    }
-    fn state(&self) -> Vec<f32> {
-        self.1.iter().map(|m| m.load()).collect()
-    }
-}
-
-impl<M: Moment> Optimizer for AdaXRun<M> {
-    fn name(&self) -> String {
-        format!("adax/{}", storage::<M>())
+        format!("adamw/{}+f32", storage::<M>())
     }
     fn step(&mut self, t: u64, lr: f32, x: &mut [f32], g: &[f32]) {
         self.0
@@ -247,23 +193,19 @@ pub fn demo_adamw() -> AdamWConfig {
 }
 
 /// The demo's optimizers for a problem of dimension `n`, with their base learning rates.
-pub fn runners(n: usize) -> Vec<(Box<dyn Optimizer>, f32)> {
+pub fn runners(n: usize) -> Vec<(Box<dyn Runner>, f32)> {
     let (lion, tiger, adamw) = (demo_lion(), demo_tiger(1), demo_adamw());
     vec![
         (
-            Box::new(LionRun(lion.build().unwrap(), vec![0.0f32; n])),
+            Run::<_, f32>::boxed("lion", lion.build().unwrap(), n),
             lion.lr,
         ),
         (
-            Box::new(TigerRun(tiger.build().unwrap(), vec![0.0f32; n])),
+            Run::<_, f32>::boxed("tiger", tiger.build().unwrap(), n),
             tiger.lr,
         ),
         (
-            Box::new(AdamWRun(
-                adamw.build().unwrap(),
-                vec![0.0f32; n],
-                vec![0.0; n],
-            )),
+            Run::<_, f32>::boxed("adamw", adamw.build().unwrap(), n),
             adamw.lr,
         ),
     ]
@@ -273,7 +215,7 @@ pub fn runners(n: usize) -> Vec<(Box<dyn Optimizer>, f32)> {
 /// `checkpoints` (step indices).
 pub fn run(
     problem: &dyn Problem,
-    runner: &mut dyn Optimizer,
+    runner: &mut dyn Runner,
     lr: f32,
     steps: u64,
     checkpoints: &[u64],
@@ -321,19 +263,19 @@ pub fn bf16_drift(steps: u64) -> Vec<Drift> {
             tiger.build().unwrap(),
             adamw.build().unwrap(),
         );
-        type Pair = (&'static str, f32, Box<dyn Optimizer>, Box<dyn Optimizer>);
+        type Pair = (&'static str, f32, Box<dyn Runner>, Box<dyn Runner>);
         let pairs: Vec<Pair> = vec![
             (
                 "lion",
                 lr_lion,
-                Box::new(LionRun(lion, vec![0.0f32; n])),
-                Box::new(LionRun(lion, vec![bf16::ZERO; n])),
+                Run::<_, f32>::boxed("lion", lion, n),
+                Run::<_, bf16>::boxed("lion", lion, n),
             ),
             (
                 "tiger",
                 lr_tiger,
-                Box::new(TigerRun(tiger, vec![0.0f32; n])),
-                Box::new(TigerRun(tiger, vec![bf16::ZERO; n])),
+                Run::<_, f32>::boxed("tiger", tiger, n),
+                Run::<_, bf16>::boxed("tiger", tiger, n),
             ),
             (
                 "adamw",

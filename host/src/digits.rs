@@ -9,7 +9,7 @@ use margay::nn::{
     relu, relu_backward, softmax_cross_entropy, BaseModel, BaseParts, Dense, LoraMlp, Num,
     Saturations, Trainer,
 };
-use margay::optim::{LrMode, TigerConfig, WarmupCosine};
+use margay::optim::{LrMode, Optimizer, TigerConfig, WarmupCosine};
 use margay::quant::quantize_rows;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -31,8 +31,14 @@ pub const SEED: u32 = 0x5eed_0001;
 /// The model blob's length.
 pub const BLOB_LEN: usize = BaseModel::<IN, HID, OUT>::LEN;
 
+/// Trainable values (b₁, A, B, W₂, b₂).
+pub const PARAMS: usize = margay::nn::trainable_len(IN, HID, OUT, RANK);
+/// The host trainer's optimizer-state capacity: two values per parameter, so that two-moment
+/// optimizers (AdamW) run too; the firmware holds one (Tiger's momentum).
+pub const STATE: usize = 2 * PARAMS;
+
 /// The device-side trainer in format `T`.
-pub type DeviceTrainer<'a, T> = Trainer<'a, T, IN, HID, OUT, RANK, SCRATCH>;
+pub type DeviceTrainer<'a, T> = Trainer<'a, T, IN, HID, OUT, RANK, SCRATCH, STATE>;
 
 /// Tiger on the device: lr 2e-3 (absolute: A starts at 0, where a parameter-scale rate
 /// would never move it), β = 0.965, k = 8 samples per update, λ = 0.01.
@@ -345,16 +351,30 @@ pub fn finetune<'a, T: Num>(
     base: &BaseModel<'a, IN, HID, OUT>,
     stream: &Samples,
     test: &Samples,
+) -> (Report, DeviceTrainer<'a, T>)
+where
+    margay::optim::Tiger: Optimizer<T::Moment, T>,
+{
+    let tiger = device_tiger().build().expect("valid Tiger config");
+    finetune_with(base, stream, test, &tiger)
+}
+
+/// [`finetune`] with any optimizer of the interface (the host's runs with Lion, AdamW and
+/// a clipping chain; the device runs Tiger).
+pub fn finetune_with<'a, T: Num, O: Optimizer<T::Moment, T>>(
+    base: &BaseModel<'a, IN, HID, OUT>,
+    stream: &Samples,
+    test: &Samples,
+    opt: &O,
 ) -> (Report, DeviceTrainer<'a, T>) {
     let mut sat = Saturations::default();
     let mut tr = DeviceTrainer::<T>::new(base, SEED);
     let before = tr.model.correct(&test.x, &test.y, &mut sat);
-    let tiger = device_tiger().build().expect("valid Tiger config");
     for epoch in 0..EPOCHS {
-        tr.train_bytes(&tiger, &stream.x, &stream.y)
-            .expect("labels < 10");
+        tr.train_bytes(opt, &stream.x, &stream.y)
+            .expect("labels < 10 and the state fits");
         if epoch == 0 {
-            tr.train(&tiger, &[NAN_READING; IN], 0).expect("label 0");
+            tr.train(opt, &[NAN_READING; IN], 0).expect("label 0");
         }
     }
     let after = tr.model.correct(&test.x, &test.y, &mut sat);

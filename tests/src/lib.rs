@@ -19,3 +19,8 @@ pub mod vectors;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The Rust examples in docs/optimizers.md, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/optimizers.md")]
+pub struct DocsOptimizersDoctests;

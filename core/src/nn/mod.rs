@@ -25,7 +25,7 @@ pub use blob::{blob_len, fnv1a32, BaseModel, BaseParts, BlobError, MAGIC, VERSIO
 pub use dense::{outer, relu, relu_backward, Dense};
 pub use lora::Lora;
 pub use loss::{argmax, softmax_cross_entropy, Prediction};
-pub use model::{LoraMlp, TrainStats, Trainable, Trainer};
+pub use model::{trainable_len, LoraMlp, TrainStats, Trainable, Trainer};
 pub use num::{Num, Saturations};
 
 use core::fmt;
@@ -44,6 +44,13 @@ pub enum NnError {
     },
     /// The optimizer refused a step.
     Step(crate::optim::StepError),
+    /// The trainer's optimizer-state capacity `ST` is smaller than the optimizer needs.
+    State {
+        /// Values the optimizer needs for the whole model.
+        needed: usize,
+        /// The trainer's capacity `ST`.
+        capacity: usize,
+    },
 }
 
 impl fmt::Display for NnError {
@@ -53,6 +60,11 @@ impl fmt::Display for NnError {
                 write!(f, "label {label} is outside 0..{classes}")
             }
             NnError::Step(e) => write!(f, "optimizer step: {e}"),
+            NnError::State { needed, capacity } => write!(
+                f,
+                "the optimizer needs {needed} state values but the trainer holds {capacity} \
+                 (raise the Trainer's ST parameter); nothing was modified"
+            ),
         }
     }
 }

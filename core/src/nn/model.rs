@@ -1,5 +1,6 @@
 //! A classifier for on-device fine-tuning: a frozen int8 base layer with a LoRA adapter,
-//! ReLU, and a trainable head, trained one sample at a time with Tiger.
+//! ReLU, and a trainable head, trained one sample at a time with any optimizer of the
+//! [`crate::optim::Optimizer`] interface (Tiger in the digits demo).
 //!
 //! ```text
 //! x = reading · input_scale                      (IN)
@@ -8,13 +9,19 @@
 //! L = −ln softmax(z)[label]
 //! ```
 //! Trainable (RAM): `b₁`, `A` (HID×R, starts at 0), `B` (R×IN, small deterministic
-//! values), `W₂`, `b₂`. Each sample is one Tiger micro-step; Tiger's built-in accumulation
-//! (`accumulation = k`) makes every `k` samples one mini-batch update with no gradient
-//! buffer: the gradient of one tensor at a time goes through a scratch of `S` values.
+//! values), `W₂`, `b₂`. Each sample is one optimizer step (one micro-step for Tiger, whose
+//! built-in accumulation `k` makes every `k` samples one mini-batch update with no gradient
+//! buffer): the gradient of one tensor at a time goes through a scratch of `S` values and is
+//! handed to the optimizer at once. An optimizer that observes every gradient first (a chain
+//! with global-norm clipping) gets each gradient formed twice (once to observe, once to
+//! step) instead of a buffer for all of them. The optimizer's state lives in the trainer:
+//! `ST` values of `T::Moment`, at least the sum of `state_len` over the five tensors
+//! (checked on every step: [`NnError::State`]).
 //!
 //! Bad input: a label outside `0..OUT` is an error and changes nothing; a non-finite
-//! reading makes every gradient non-finite, so Tiger's guard is applied to every tensor
-//! (weights shrink toward 0 by `nan_shrink`, momentum unchanged) without forming them; in
+//! reading makes every gradient non-finite, so the optimizer's [`Optimizer::skip`] rule is
+//! applied to every tensor without forming them (Tiger's guard: weights shrink toward 0 by
+//! `nan_shrink`, momentum unchanged; other optimizers leave everything as it is); in
 //! fixed point a reading or a sum beyond the format's range saturates and is counted in
 //! [`TrainStats::saturated`].
 
@@ -25,7 +32,7 @@ use super::loss::{argmax, softmax_cross_entropy};
 use super::num::{Num, Saturations};
 use super::NnError;
 use crate::math::xorshift32;
-use crate::optim::{Tiger, TigerOutcome};
+use crate::optim::{Optimizer, Outcome, ParamKind, TensorSpec};
 
 /// The trainable tensors (or their momenta: `X = T::Moment`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,9 +45,24 @@ pub struct Trainable<X, const IN: usize, const HID: usize, const OUT: usize, con
     pub head: Dense<X, HID, OUT>,
 }
 
+/// Values in a [`Trainable`]: `OUT·HID + OUT + HID + HID·R + R·IN` (the state length of a
+/// one-moment optimizer such as Tiger for the whole model).
+pub const fn trainable_len(inputs: usize, hidden: usize, outputs: usize, rank: usize) -> usize {
+    outputs * hidden + outputs + hidden + hidden * rank + rank * inputs
+}
+
 impl<X: Copy, const IN: usize, const HID: usize, const OUT: usize, const R: usize>
     Trainable<X, IN, HID, OUT, R>
 {
+    /// What the optimizer is told about each tensor, in [`Trainable::tensors`] order.
+    pub const SPECS: [TensorSpec; 5] = [
+        TensorSpec::matrix(OUT, HID),
+        TensorSpec::vector(OUT).with_kind(ParamKind::Bias),
+        TensorSpec::vector(HID).with_kind(ParamKind::Bias),
+        TensorSpec::matrix(HID, R),
+        TensorSpec::matrix(R, IN),
+    ];
+
     /// Every value `z`.
     pub const fn splat(z: X) -> Self {
         Trainable {
@@ -227,16 +249,18 @@ pub struct TrainStats {
     pub samples: u32,
     /// Parameter updates (every `k` samples).
     pub updates: u32,
-    /// Samples on which Tiger's guard fired (non-finite reading or gradient).
+    /// Samples on which the optimizer's guard fired or its skip rule applied (Tiger's guard;
+    /// a non-finite reading for any optimizer).
     pub guarded: u32,
     /// Values clamped to the fixed-point range (0 in floats).
     pub saturated: u32,
 }
 
-/// Fine-tunes a [`LoraMlp`] with Tiger, one sample per micro-step: the training state
-/// (model, momentum, step, scratch); the validated [`Tiger`] is passed to each step. `S` is
-/// the gradient scratch length: at least the largest trainable tensor (checked at compile
-/// time).
+/// Fine-tunes a [`LoraMlp`] with any optimizer `O: Optimizer<T::Moment, T>`, one sample per
+/// step: the training state (model, optimizer state, step, scratch); the validated optimizer
+/// is passed to each step. `S` is the gradient scratch length: at least the largest
+/// trainable tensor (checked at compile time). `ST` is the optimizer-state capacity in
+/// `T::Moment` values (Tiger or Lion: [`trainable_len`]; AdamW: twice that).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trainer<
     'a,
@@ -246,10 +270,11 @@ pub struct Trainer<
     const OUT: usize,
     const R: usize,
     const S: usize,
+    const ST: usize,
 > {
     /// The classifier being trained.
     pub model: LoraMlp<'a, T, IN, HID, OUT, R>,
-    m: Trainable<T::Moment, IN, HID, OUT, R>,
+    state: [T::Moment; ST],
     t: u64,
     scratch: [T; S],
     /// Counters.
@@ -264,7 +289,8 @@ impl<
         const OUT: usize,
         const R: usize,
         const S: usize,
-    > Trainer<'a, T, IN, HID, OUT, R, S>
+        const ST: usize,
+    > Trainer<'a, T, IN, HID, OUT, R, S, ST>
 {
     const SCRATCH_FITS: () = assert!(
         S >= HID * OUT && S >= HID * R && S >= R * IN && S >= HID && S >= OUT,
@@ -277,7 +303,7 @@ impl<
         let () = Self::SCRATCH_FITS;
         Trainer {
             model: LoraMlp::empty(),
-            m: Trainable::splat(T::MOMENT_ZERO),
+            state: [T::MOMENT_ZERO; ST],
             t: 1,
             scratch: [T::ZERO; S],
             stats: TrainStats {
@@ -296,60 +322,97 @@ impl<
         t
     }
 
-    /// Loads `base` in place and restarts: zero momentum, micro-step 1, zero counters.
+    /// Loads `base` in place and restarts: step 1, zero counters; the optimizer state is set
+    /// to the optimizer's start value ([`Optimizer::init`]) on the first step.
     pub fn load(&mut self, base: &BaseModel<'a, IN, HID, OUT>, seed: u32) {
         self.model.load(base, seed);
-        for m in self.m.tensors_mut() {
-            m.fill(T::MOMENT_ZERO);
-        }
+        self.state.fill(T::MOMENT_ZERO);
         self.t = 1;
         self.stats = TrainStats::default();
     }
 
-    /// The momentum of every trainable tensor.
-    pub fn momentum(&self) -> &Trainable<T::Moment, IN, HID, OUT, R> {
-        &self.m
+    /// The optimizer state, tensor after tensor in [`Trainable::tensors`] order (each
+    /// tensor's part laid out by the optimizer), then unused capacity.
+    pub fn state(&self) -> &[T::Moment] {
+        &self.state
     }
 
-    /// One pass over 8-bit `samples` (reading = byte value) in order, one micro-step each.
-    /// Stops at the first error (a label outside `0..OUT`).
-    pub fn train_bytes(
+    /// `[start, end)` of each tensor's state for `opt`, or [`NnError::State`] when `ST` is
+    /// too small (or a tensor is refused).
+    fn layout<O: Optimizer<T::Moment, T>>(opt: &O) -> Result<[usize; 6], NnError> {
+        let mut ends = [0usize; 6];
+        for (i, spec) in Trainable::<T, IN, HID, OUT, R>::SPECS.iter().enumerate() {
+            opt.check(spec).map_err(NnError::Step)?;
+            ends[i + 1] = ends[i] + opt.state_len(spec);
+        }
+        if ends[5] > ST {
+            return Err(NnError::State {
+                needed: ends[5],
+                capacity: ST,
+            });
+        }
+        Ok(ends)
+    }
+
+    /// One pass over 8-bit `samples` (reading = byte value) in order, one step each.
+    /// Stops at the first error (a label outside `0..OUT`, state too small).
+    pub fn train_bytes<O: Optimizer<T::Moment, T>>(
         &mut self,
-        tiger: &Tiger,
+        opt: &O,
         samples: &[[u8; IN]],
         labels: &[u8],
     ) -> Result<(), NnError> {
         for (s, &l) in samples.iter().zip(labels) {
-            self.train(tiger, &s.map(|p| p as f32), l as usize)?;
+            self.train(opt, &s.map(|p| p as f32), l as usize)?;
         }
         Ok(())
     }
 
-    /// One sample: forward, backward, and one Tiger micro-step on every trainable tensor.
-    /// Returns what Tiger did (see the module docs for bad input).
-    pub fn train(
+    /// The gradient of tensor `i` (in [`Trainable::tensors`] order) into `g`.
+    fn gradient(pairs: &[(&[T], &[T]); 5], i: usize, g: &mut [T]) {
+        let (l, r) = pairs[i];
+        if r.is_empty() {
+            g.copy_from_slice(l);
+        } else {
+            outer_flat(l, r, g);
+        }
+    }
+
+    /// One sample: forward, backward, and one optimizer step on every trainable tensor.
+    /// Returns what the optimizer did to the last tensor (see the module docs for bad
+    /// input). Nothing changes on an error.
+    pub fn train<O: Optimizer<T::Moment, T>>(
         &mut self,
-        tiger: &Tiger,
+        opt: &O,
         reading: &[f32; IN],
         label: usize,
-    ) -> Result<TigerOutcome, NnError> {
+    ) -> Result<Outcome, NnError> {
         if label >= OUT {
             return Err(NnError::Label {
                 label,
                 classes: OUT,
             });
         }
+        let ends = Self::layout(opt)?;
+        let specs = Trainable::<T, IN, HID, OUT, R>::SPECS;
+        if self.t == 1 {
+            for (i, spec) in specs.iter().enumerate() {
+                opt.init(spec, &mut self.state[ends[i]..ends[i + 1]]);
+            }
+        }
         let mut sat = Saturations::default();
-        let step = tiger.at(self.t);
+        let step = opt.at(self.t);
         self.t += 1;
         self.stats.samples += 1;
         let Some(x) = self.model.input(reading, &mut sat) else {
-            for p in self.model.train.tensors_mut() {
-                tiger.shrink_scalar(p);
+            let mut outcome = Outcome::Skipped;
+            let params = self.model.train.tensors_mut();
+            for (i, p) in params.into_iter().enumerate() {
+                outcome = opt.skip(step, &specs[i], p, &mut self.state[ends[i]..ends[i + 1]]);
             }
             self.stats.guarded += 1;
             self.stats.saturated += sat.0;
-            return Ok(TigerOutcome::Guarded);
+            return Ok(outcome);
         };
         let mut a = Acts {
             x,
@@ -374,23 +437,42 @@ impl<
             (&dh, &a.u),
             (&du, &a.x),
         ];
-        let mut outcome = TigerOutcome::Accumulated;
-        let params = self.model.train.tensors_mut();
-        let moms = self.m.tensors_mut();
-        for ((p, m), (l, r)) in params.into_iter().zip(moms).zip(pairs) {
-            let g = &mut self.scratch[..p.len()];
-            if r.is_empty() {
-                g.copy_from_slice(l);
-            } else {
-                outer_flat(l, r, g);
+        let mut round = opt.begin(0.0);
+        if O::OBSERVES {
+            for (i, spec) in specs.iter().enumerate() {
+                let g = &mut self.scratch[..spec.len()];
+                Self::gradient(&pairs, i, g);
+                match T::as_f32(g) {
+                    Some(g) => opt.observe(&mut round, spec, g),
+                    // Other formats are observed in f32, in chunks of 64 values.
+                    None => {
+                        for chunk in g.chunks(64) {
+                            let mut f = [0.0f32; 64];
+                            for (f, v) in f.iter_mut().zip(chunk) {
+                                *f = v.to_f32();
+                            }
+                            opt.observe(&mut round, spec, &f[..chunk.len()]);
+                        }
+                    }
+                }
             }
-            // Lengths agree by construction (same `Trainable` shape), so this cannot fail.
-            outcome = T::tiger_step(tiger, step, p, g, m).map_err(NnError::Step)?;
+            opt.finish(&mut round);
+        }
+        let mut outcome = Outcome::Accumulated;
+        let params = self.model.train.tensors_mut();
+        for (i, p) in params.into_iter().enumerate() {
+            let g = &mut self.scratch[..p.len()];
+            Self::gradient(&pairs, i, g);
+            let state = &mut self.state[ends[i]..ends[i + 1]];
+            // Lengths agree by construction (checked in `layout`), so this cannot fail.
+            outcome = opt
+                .update(&round, step, &specs[i], p, g, state)
+                .map_err(NnError::Step)?;
         }
         match outcome {
-            TigerOutcome::Updated => self.stats.updates += 1,
-            TigerOutcome::Guarded => self.stats.guarded += 1,
-            TigerOutcome::Accumulated => {}
+            Outcome::Updated => self.stats.updates += 1,
+            Outcome::Guarded | Outcome::Skipped => self.stats.guarded += 1,
+            Outcome::Accumulated => {}
         }
         self.stats.saturated += sat.0;
         Ok(outcome)

@@ -7,7 +7,6 @@
 //! accumulates the exact products in `i128` and rounds **once** at the end, saturating at the
 //! format's range; each saturation is counted in [`Saturations`].
 
-use crate::optim::{Step, StepError, Tiger, TigerOutcome};
 use crate::quant::{Scalar, I16F16, I8F24};
 use half::bf16;
 
@@ -27,7 +26,8 @@ impl Saturations {
 pub trait Num: Scalar + Default + 'static {
     /// Dot-product accumulator.
     type Acc: Copy;
-    /// Tiger's momentum storage for parameters in this format (bf16 for f32: 2 bytes).
+    /// Optimizer-state storage for parameters in this format (bf16 for f32: 2 bytes; the
+    /// format itself otherwise).
     type Moment: Copy + Default + core::fmt::Debug + PartialEq;
     /// An empty accumulator.
     const ACC_ZERO: Self::Acc;
@@ -50,15 +50,12 @@ pub trait Num: Scalar + Default + 'static {
     fn from_reading(x: f32, sat: &mut Saturations) -> Option<Self>;
     /// The value's bit pattern (for fingerprints that compare runs bit for bit).
     fn word(self) -> u64;
-    /// One Tiger micro-step on a tensor in this format (see [`Tiger::step`],
-    /// [`Tiger::step_scalar`]).
-    fn tiger_step(
-        tiger: &Tiger,
-        s: Step,
-        params: &mut [Self],
-        grads: &[Self],
-        m: &mut [Self::Moment],
-    ) -> Result<TigerOutcome, StepError>;
+    /// The slice itself when the format is f32 (what an optimizer's observe phase reads);
+    /// `None` for the other formats, whose values are converted ([`Scalar::to_f32`]).
+    fn as_f32(values: &[Self]) -> Option<&[f32]> {
+        let _ = values;
+        None
+    }
 }
 
 impl Num for f32 {
@@ -97,14 +94,8 @@ impl Num for f32 {
     fn word(self) -> u64 {
         self.to_bits() as u64
     }
-    fn tiger_step(
-        tiger: &Tiger,
-        s: Step,
-        params: &mut [f32],
-        grads: &[f32],
-        m: &mut [bf16],
-    ) -> Result<TigerOutcome, StepError> {
-        tiger.step(s, params, grads, m)
+    fn as_f32(values: &[f32]) -> Option<&[f32]> {
+        Some(values)
     }
 }
 
@@ -140,15 +131,6 @@ impl Num for f64 {
     }
     fn word(self) -> u64 {
         self.to_bits()
-    }
-    fn tiger_step(
-        tiger: &Tiger,
-        s: Step,
-        params: &mut [f64],
-        grads: &[f64],
-        m: &mut [f64],
-    ) -> Result<TigerOutcome, StepError> {
-        tiger.step_scalar(s, params, grads, m)
     }
 }
 
@@ -241,15 +223,6 @@ macro_rules! fixed_num {
             }
             fn word(self) -> u64 {
                 self.to_bits() as u32 as u64
-            }
-            fn tiger_step(
-                tiger: &Tiger,
-                s: Step,
-                params: &mut [$t],
-                grads: &[$t],
-                m: &mut [$t],
-            ) -> Result<TigerOutcome, StepError> {
-                tiger.step_scalar(s, params, grads, m)
             }
         }
     };

@@ -217,6 +217,55 @@ impl Adafactor {
     }
 }
 
+/// Adafactor's names and lengths for the [`super::Optimizer`] interface.
+impl super::Stage for Adafactor {
+    type Round = ();
+    const NAME: &'static str = "adafactor";
+    fn lr(&self) -> f32 {
+        self.cfg.lr
+    }
+    fn state_len(&self, spec: &super::TensorSpec) -> usize {
+        match spec.shape {
+            super::Shape::Vector(n) => n,
+            super::Shape::Matrix { rows, cols } => rows.saturating_add(cols),
+        }
+    }
+    fn begin(&self, _loss: f32) {}
+    fn check(&self, spec: &super::TensorSpec) -> Result<(), StepError> {
+        if spec.is_empty() {
+            return Err(super::interface::refused(
+                "adafactor",
+                "a tensor with a zero dimension has no second moment",
+            ));
+        }
+        Ok(())
+    }
+}
+/// Adafactor through the interface (f32 state): a matrix keeps `R` then `C`
+/// (`rows + cols` values), a vector its unfactored `V̂` (`len` values).
+impl super::Optimizer<f32> for Adafactor {
+    #[inline]
+    fn apply(
+        &self,
+        _: &(),
+        s: Step,
+        spec: &super::TensorSpec,
+        params: &mut [f32],
+        grads: &mut [f32],
+        state: &mut [f32],
+    ) -> Result<super::Outcome, StepError> {
+        let _ = spec;
+        match spec.shape {
+            super::Shape::Vector(_) => self.step_vector(s, params, grads, state)?,
+            super::Shape::Matrix { rows, cols } => {
+                let (r, c) = super::interface::split_state(state, rows)?;
+                self.step_matrix(s, params, grads, rows, cols, r, c)?
+            }
+        }
+        Ok(super::Outcome::Updated)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

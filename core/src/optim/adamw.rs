@@ -190,6 +190,38 @@ pub(super) fn apply<M: Moment, V: Moment>(
     }
 }
 
+/// AdamW's names and lengths for the [`super::Optimizer`] interface.
+impl super::Stage for AdamW {
+    type Round = ();
+    const NAME: &'static str = "adamw";
+    fn lr(&self) -> f32 {
+        self.cfg.lr
+    }
+    fn state_len(&self, spec: &super::TensorSpec) -> usize {
+        2 * spec.len()
+    }
+    fn begin(&self, _loss: f32) {}
+}
+/// AdamW through the interface: state `[m | v]` (`2·spec.len()` values, one storage
+/// type: mixed storage is the direct [`AdamW::step`]).
+impl<M: Moment> super::Optimizer<M> for AdamW {
+    #[inline]
+    fn apply(
+        &self,
+        _: &(),
+        s: Step,
+        spec: &super::TensorSpec,
+        params: &mut [f32],
+        grads: &mut [f32],
+        state: &mut [M],
+    ) -> Result<super::Outcome, StepError> {
+        let _ = spec;
+        let (m, v) = super::interface::split_state(state, spec.len())?;
+        self.step(s, params, grads, m, v)?;
+        Ok(super::Outcome::Updated)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,11 +140,12 @@ impl EgStepSize {
 
     /// Updates `ν ← ν·exp(clamp(γ·prev·g))`, stores `g` in `prev`, and scales `g ← ν·g` in
     /// place for the base optimizer. A length mismatch is an error and writes nothing.
-    pub fn apply(
+    /// `ν` and `g_{t−1}` may be stored in bf16 (any [`super::Moment`]); the arithmetic is f32.
+    pub fn apply<M: super::Moment>(
         &self,
         grads: &mut [f32],
-        nu: &mut [f32],
-        prev: &mut [f32],
+        nu: &mut [M],
+        prev: &mut [M],
     ) -> Result<(), StepError> {
         check_lengths(grads.len(), nu.len(), prev.len())?;
         let (gamma, cap) = (self.cfg.gamma, self.cfg.max_exponent);
@@ -152,12 +153,44 @@ impl EgStepSize {
             // Non-finite gradients leave ν and the stored gradient as they were (and reach
             // the base optimizer, whose own rule applies).
             if g.is_finite() {
-                *n *= exp((gamma * *p * *g).clamp(-cap, cap));
-                *p = *g;
+                *n = M::store(n.load() * exp((gamma * p.load() * *g).clamp(-cap, cap)));
+                *p = M::store(*g);
             }
-            *g *= *n;
+            *g *= n.load();
         }
         Ok(())
+    }
+}
+
+/// ExpGrad's names and lengths for the [`super::Optimizer`] interface.
+impl super::Stage for ExpGrad {
+    type Round = ();
+    const NAME: &'static str = "exp-grad";
+    fn lr(&self) -> f32 {
+        self.cfg.lr
+    }
+    fn state_len(&self, spec: &super::TensorSpec) -> usize {
+        let _ = spec;
+        0
+    }
+    fn begin(&self, _loss: f32) {}
+}
+/// Exponentiated gradient through the interface: no state.
+impl<M: super::Moment> super::Optimizer<M> for ExpGrad {
+    #[inline]
+    fn apply(
+        &self,
+        _: &(),
+        s: Step,
+        spec: &super::TensorSpec,
+        params: &mut [f32],
+        grads: &mut [f32],
+        state: &mut [M],
+    ) -> Result<super::Outcome, StepError> {
+        let _ = spec;
+        let _ = state;
+        self.step(s, params, grads)?;
+        Ok(super::Outcome::Updated)
     }
 }
 

@@ -118,6 +118,24 @@ pub enum StepError {
         /// Index of the first offending parameter.
         index: usize,
     },
+    /// A state buffer handed to [`super::Optimizer::update`] does not have the length the
+    /// optimizer (or chain) asks for this tensor ([`super::Optimizer::state_len`]).
+    StateLength {
+        /// The length the stages need for this tensor.
+        expected: usize,
+        /// The length given.
+        got: usize,
+    },
+    /// A stage (an optimizer, or one stage of a chain) cannot take this tensor's shape or
+    /// kind, e.g. Adafactor and a matrix with a zero dimension.
+    StageRefused {
+        /// The stage's name (`"adafactor"`, `"tiger"`, `"clip"`…).
+        stage: &'static str,
+        /// Its position in the chain, 0 for the first (a lone optimizer is stage 0).
+        index: u8,
+        /// What it needs.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for StepError {
@@ -143,6 +161,19 @@ impl fmt::Display for StepError {
                 f,
                 "parameter {index} is negative or NaN, but exponentiated gradient keeps parameters \
                  >= 0 (start them at >= 0); nothing was modified"
+            ),
+            StepError::StateLength { expected, got } => write!(
+                f,
+                "state buffer of {got} values where this tensor needs {expected} (size it with \
+                 `state_len`); nothing was modified"
+            ),
+            StepError::StageRefused {
+                stage,
+                index,
+                reason,
+            } => write!(
+                f,
+                "stage {index} (`{stage}`) refuses this tensor: {reason}; nothing was modified"
             ),
         }
     }

@@ -508,6 +508,97 @@ fn update<M: Moment>(
     }
 }
 
+/// Tiger's names and lengths for the [`super::Optimizer`] interface.
+impl super::Stage for Tiger {
+    type Round = ();
+    const NAME: &'static str = "tiger";
+    fn lr(&self) -> f32 {
+        self.cfg.lr
+    }
+    fn state_len(&self, spec: &super::TensorSpec) -> usize {
+        spec.len()
+    }
+    fn begin(&self, _loss: f32) {}
+    fn check(&self, spec: &super::TensorSpec) -> Result<(), StepError> {
+        match self.cfg.lr_mode {
+            LrMode::RmsPerRow { cols } if !spec.len().is_multiple_of(cols) => {
+                Err(super::interface::refused(
+                    "tiger",
+                    "RmsPerRow needs a length that is a multiple of cols",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+    fn accumulation(&self) -> u32 {
+        self.cfg.accumulation
+    }
+}
+/// Tiger through the interface: state `m` (`spec.len()` values); `skip` is the guard.
+impl<M: Moment> super::Optimizer<M> for Tiger {
+    #[inline]
+    fn apply(
+        &self,
+        _: &(),
+        s: Step,
+        spec: &super::TensorSpec,
+        params: &mut [f32],
+        grads: &mut [f32],
+        state: &mut [M],
+    ) -> Result<super::Outcome, StepError> {
+        let _ = spec;
+        self.step(s, params, grads, state).map(Into::into)
+    }
+    #[inline]
+    fn apply_with_health(
+        &self,
+        _: &(),
+        s: Step,
+        _: &super::TensorSpec,
+        health: GradHealth,
+        params: &mut [f32],
+        grads: &mut [f32],
+        m: &mut [M],
+    ) -> Result<super::Outcome, StepError> {
+        self.step_with_health(s, health, params, grads, m)
+            .map(Into::into)
+    }
+    fn skip(
+        &self,
+        _: Step,
+        _: &super::TensorSpec,
+        params: &mut [f32],
+        _: &mut [M],
+    ) -> super::Outcome {
+        self.shrink_scalar(params).into()
+    }
+}
+
+/// Tiger in a fixed-point or f64 format ([`Tiger::step_scalar`]) through the interface.
+macro_rules! tiger_scalar {
+    ($($t:ty),*) => {$(
+impl super::Optimizer<$t, $t> for Tiger {
+    #[inline]
+    fn apply(
+        &self,
+        _: &(),
+        s: Step,
+        spec: &super::TensorSpec,
+        params: &mut [$t],
+        grads: &mut [$t],
+        state: &mut [$t],
+    ) -> Result<super::Outcome, StepError> {
+        let _ = spec;
+        self.step_scalar(s, params, grads, state).map(Into::into)
+    }
+    fn skip(&self, _: Step, _: &super::TensorSpec, params: &mut [$t], _: &mut [$t]) -> super::Outcome {
+        self.shrink_scalar(params).into()
+    }
+}
+    )*};
+}
+tiger_scalar!(f64, crate::quant::I8F24, crate::quant::I16F16);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,7 +87,9 @@ fn main() -> ! {
     };
     // The trainer lives in a static (zeroed at reset) and is loaded in place: building it on
     // the stack would copy its 11 KB at least once, more than the Cortex-M0 can spare.
-    static mut TRAINER: Trainer<'static, T, IN, HID, OUT, RANK, SCRATCH> = Trainer::empty();
+    // Tiger's momentum: one value per trainable parameter (the optimizer interface sizes it).
+    const STATE: usize = margay::nn::trainable_len(IN, HID, OUT, RANK);
+    static mut TRAINER: Trainer<'static, T, IN, HID, OUT, RANK, SCRATCH, STATE> = Trainer::empty();
     // SAFETY: the only reference to TRAINER, taken once in `main`, which never returns.
     let tr = unsafe { &mut *core::ptr::addr_of_mut!(TRAINER) };
     tr.load(&base, SEED);
@@ -102,7 +104,7 @@ fn main() -> ! {
         bench_mark(3);
         if epoch == 0 {
             // A sensor glitch: NaN on every pixel. Tiger's guard must fire, not a fault.
-            ok &= tr.train(&tiger, &[f32::NAN; IN], 0) == Ok(margay::optim::TigerOutcome::Guarded);
+            ok &= tr.train(&tiger, &[f32::NAN; IN], 0) == Ok(margay::optim::Outcome::Guarded);
         }
     }
     let after = tr.model.correct(&TEST_X, &TEST_Y, &mut sat);

@@ -9,8 +9,9 @@ use margay_host::train::burn::backend::{Autodiff, Flex};
 use margay_host::train::burn::optim::SimpleOptimizer;
 use margay_host::train::burn::tensor::{Tensor, TensorData};
 use margay_host::train::data::Source;
+use margay_host::train::generic::Core;
 use margay_host::train::model::{ModelConfig, RopeCache, RopeScaling};
-use margay_host::train::optim::{AdamW, Lion, Tiger};
+use margay_host::train::optim::{Lion, Tiger};
 use margay_host::train::run::{self, OptimKind, RunOptions, TrainConfig};
 
 type B = Flex;
@@ -116,7 +117,16 @@ fn adamw_matches_the_core_bit_for_bit() {
         ..AdamWConfig::new(1e-3)
     };
     let (p0, grads, lrs) = inputs(96, 6, 11);
-    let got = burn_steps(&AdamW::new(cfg).unwrap(), [8, 12], &p0, &grads, &lrs);
+    // The generic adapter in its weight group (a matrix: decay on).
+    let opt = Core::new(|decay| {
+        AdamWConfig {
+            weight_decay: if decay { cfg.weight_decay } else { 0.0 },
+            ..cfg
+        }
+        .build()
+    })
+    .unwrap();
+    let got = burn_steps(&opt, [8, 12], &p0, &grads, &lrs);
     let mut p = p0.clone();
     let (mut m, mut v) = (vec![0f32; 96], vec![0f32; 96]);
     for (t, (g, &lr)) in grads.iter().zip(&lrs).enumerate() {
@@ -201,10 +211,10 @@ fn tiger_matches_the_core_with_accumulation_and_the_guard() {
 fn tiny(optimizer: OptimKind) -> TrainConfig {
     TrainConfig {
         optimizer,
-        lr: if optimizer == OptimKind::Adamw {
-            1e-2
-        } else {
-            2e-3
+        lr: match optimizer {
+            OptimKind::Adamw | OptimKind::Adafactor | OptimKind::Adax => 1e-2,
+            OptimKind::Sgdm => 0.3,
+            OptimKind::Lion | OptimKind::Tiger => 2e-3,
         },
         min_lr: 1e-4,
         ..TrainConfig::preset("tiny").unwrap()
@@ -230,7 +240,14 @@ fn tmp(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn resume_continues_bit_exactly_for_every_optimizer() {
-    for kind in [OptimKind::Tiger, OptimKind::Lion, OptimKind::Adamw] {
+    for kind in [
+        OptimKind::Tiger,
+        OptimKind::Lion,
+        OptimKind::Adamw,
+        OptimKind::Adafactor,
+        OptimKind::Sgdm,
+        OptimKind::Adax,
+    ] {
         let cfg = TrainConfig {
             accumulation: if kind == OptimKind::Tiger { 2 } else { 1 },
             ..tiny(kind)
@@ -436,17 +453,17 @@ fn bad_hyper_parameters_are_refused_when_the_config_is_built() {
     assert!(RopeScaling::parse("yarn:4").unwrap_err().contains("L0"));
 }
 
-/// Adafactor through burn (flex) against the core on a matrix and a vector: the reductions
-/// (RMS(θ), row/column means, RMS(u)) sum in another order, so within 1e-5 relative.
+/// Adafactor through burn's generic adapter (flex) against the core on a matrix and a
+/// vector: the core's step runs on the tensor's values, so bit for bit.
 #[test]
-fn adafactor_matches_the_core() {
+fn adafactor_matches_the_core_bit_for_bit() {
     use margay::optim::AdafactorConfig;
-    use margay_host::train::optim::Adafactor;
     let cfg = AdafactorConfig {
         weight_decay: 0.1,
         ..AdafactorConfig::new(2e-2)
     };
-    let opt = Adafactor::new(cfg).unwrap();
+    // Decay in both groups, so the matrix and the vector both follow `cfg`.
+    let opt = Core::new(|_| cfg.build()).unwrap();
     let core = cfg.build().unwrap();
     let (rows, cols) = (6, 5);
     let (p0, grads, lrs) = inputs(rows * cols, 6, 21);
@@ -456,25 +473,13 @@ fn adafactor_matches_the_core() {
         let s = margay::optim::Step::new(t as u64 + 1, lr).unwrap();
         core.step_matrix(s, &mut p, g, rows, cols, &mut r, &mut c)
             .unwrap();
-        for (a, b) in got[t].iter().zip(&p) {
-            assert!(
-                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                "matrix step {}: {a} vs {b}",
-                t + 1
-            );
-        }
+        assert_eq!(bits(&got[t]), bits(&p), "matrix step {}", t + 1);
     }
     let got = burn_steps(&opt, [rows * cols], &p0, &grads, &lrs);
     let (mut p, mut v) = (p0.clone(), vec![0f32; rows * cols]);
     for (t, (g, &lr)) in grads.iter().zip(&lrs).enumerate() {
         let s = margay::optim::Step::new(t as u64 + 1, lr).unwrap();
         core.step_vector(s, &mut p, g, &mut v).unwrap();
-        for (a, b) in got[t].iter().zip(&p) {
-            assert!(
-                (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
-                "vector step {}: {a} vs {b}",
-                t + 1
-            );
-        }
+        assert_eq!(bits(&got[t]), bits(&p), "vector step {}", t + 1);
     }
 }

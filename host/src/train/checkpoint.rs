@@ -19,12 +19,15 @@ use burn::tensor::{Tensor, TensorData};
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
+use super::generic::{spec_of, Core, CoreState};
 use super::model::{Gpt, ModelConfig};
-use super::optim::{AdamW, AdamWState, Lion, MomentState, Tiger};
+use super::optim::{Lion, MomentState, Tiger};
 use super::run::TrainConfig;
+use margay::optim::Stage;
 
-/// Checkpoint format version (metadata key `margay`).
-pub const FORMAT: u32 = 1;
+/// Checkpoint format version (metadata key `margay`). 2: optimizers other than Lion and Tiger
+/// store one flat `state` tensor per parameter (the core's layout) instead of `m`, `v`.
+pub const FORMAT: u32 = 2;
 
 /// One scalar series: `(step, loss)`.
 pub type Series = Vec<(u64, f32)>;
@@ -64,6 +67,18 @@ pub trait StateIo<B: Backend>: SimpleOptimizer<B> {
     fn export<const D: usize>(s: Self::State<D>) -> (Vec<Tensor<B, D>>, usize);
     /// The inverse of [`StateIo::export`].
     fn import<const D: usize>(t: Vec<Tensor<B, D>>, time: usize) -> Self::State<D>;
+    /// The shape of each field of the state of a parameter of shape `param` (what a
+    /// checkpoint's tensors are checked against); default: the parameter's shape.
+    fn field_shapes(&self, param: &[usize]) -> Vec<Vec<usize>> {
+        vec![param.to_vec(); Self::FIELDS.len()]
+    }
+    /// State values kept for a parameter of shape `param`.
+    fn state_len(&self, param: &[usize]) -> usize {
+        self.field_shapes(param)
+            .iter()
+            .map(|s| s.iter().product::<usize>())
+            .sum()
+    }
 }
 
 fn moment_export<B: Backend, const D: usize>(s: MomentState<B, D>) -> (Vec<Tensor<B, D>>, usize) {
@@ -102,19 +117,31 @@ impl<B: super::optim::SignStepBackend> StateIo<B> for Tiger {
     }
 }
 
-impl<B: Backend> StateIo<B> for AdamW {
-    const NAME: &'static str = "adamw";
-    const FIELDS: &'static [&'static str] = &["m", "v"];
+/// The generic adapter: one flat `state` field, stored with the parameter's rank as
+/// `[1, …, 1, state_len]`.
+impl<B: Backend, O> StateIo<B> for Core<O>
+where
+    O: margay::optim::Optimizer<f32> + Send + Sync + Clone + 'static,
+{
+    const NAME: &'static str = O::NAME;
+    const FIELDS: &'static [&'static str] = &["state"];
     fn export<const D: usize>(s: Self::State<D>) -> (Vec<Tensor<B, D>>, usize) {
-        (vec![s.m, s.v], s.time)
+        let mut shape = [1usize; D];
+        shape[D - 1] = s.state.dims()[0];
+        (vec![s.state.reshape(shape)], s.time)
     }
     fn import<const D: usize>(mut t: Vec<Tensor<B, D>>, time: usize) -> Self::State<D> {
-        let m = t.remove(0);
-        AdamWState {
-            m,
-            v: t.remove(0),
+        let t = t.remove(0);
+        let n = t.dims().iter().product::<usize>();
+        CoreState {
+            state: t.reshape([n]),
             time,
         }
+    }
+    fn field_shapes(&self, param: &[usize]) -> Vec<Vec<usize>> {
+        let mut shape = vec![1usize; param.len().max(1)];
+        *shape.last_mut().expect("at least one dim") = self.groups().state_len(&spec_of(param));
+        vec![shape]
     }
 }
 
@@ -263,7 +290,8 @@ struct Apply<'a, B: AutodiffBackend, O: StateIo<B::InnerBackend>> {
     st: &'a safetensors::SafeTensors<'a>,
     times: &'a BTreeMap<String, usize>,
     records: OptRecord<O, B>,
-    with_optim: bool,
+    /// The optimizer whose state is read (its fields' shapes), when it is.
+    optim: Option<&'a O>,
     err: Option<String>,
 }
 
@@ -313,13 +341,13 @@ impl<B: AutodiffBackend, O: StateIo<B::InnerBackend>> ModuleMapper<B> for Apply<
         else {
             return Param::from_mapped_value(id, t, mapper);
         };
-        if self.with_optim {
+        if let Some(optim) = self.optim {
             if let Some(&time) = self.times.get(&name) {
                 let mut parts = Vec::new();
-                for f in O::FIELDS {
+                for (f, fshape) in O::FIELDS.iter().zip(optim.field_shapes(&shape)) {
                     match self.tensor::<B::InnerBackend, D>(
                         &format!("optim.{name}.{f}"),
-                        &shape,
+                        &fshape,
                         &device,
                     ) {
                         Some(x) => parts.push(x),
@@ -363,12 +391,14 @@ impl Loaded {
         Ok(())
     }
 
-    /// Loads the weights into `model` (shapes checked) and, when `opt` is given, the
-    /// optimizer state into it. On error, returns it and nothing of the checkpoint is used.
+    /// Loads the weights into `model` (shapes checked) and, when `opt` is given (burn's
+    /// optimizer and the margay optimizer it wraps), the optimizer state into it (shapes
+    /// checked against what that optimizer keeps). On error, returns it and nothing of the
+    /// checkpoint is used.
     pub fn apply<B: AutodiffBackend, O: StateIo<B::InnerBackend>>(
         &self,
         model: Gpt<B>,
-        opt: Option<GptOptimizer<O, B>>,
+        opt: Option<(GptOptimizer<O, B>, &O)>,
     ) -> Result<Restored<O, B>, String> {
         let st = safetensors::SafeTensors::deserialize(&self.bytes).map_err(|e| {
             format!(
@@ -381,7 +411,7 @@ impl Loaded {
             st: &st,
             times: &self.times,
             records: Default::default(),
-            with_optim: opt.is_some(),
+            optim: opt.as_ref().map(|o| o.1),
             err: None,
         };
         let model = model.map(&mut m);
@@ -392,7 +422,7 @@ impl Loaded {
                 self.path
             ));
         }
-        let opt = opt.map(|o| o.load_record(m.records));
+        let opt = opt.map(|o| o.0.load_record(m.records));
         Ok((model, opt))
     }
 }

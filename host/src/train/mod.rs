@@ -1,5 +1,5 @@
 //! The burn trainer (feature `train`): a RoPE transformer on tinyshakespeare with margay's
-//! Tiger, Lion and AdamW. Every burn-facing type lives in this module tree, because burn's
+//! optimizers (Tiger, Lion, AdamW, Adafactor, SGDM, AdaX). Every burn-facing type lives in this module tree, because burn's
 //! API changes between minor versions (pinned `=0.21.0`).
 
 pub mod backend;
@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod data;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub mod fused;
+pub mod generic;
 pub mod model;
 pub mod optim;
 pub mod plot;

@@ -1,4 +1,6 @@
-//! Tiger, Lion and AdamW as burn optimizers (`SimpleOptimizer`, one tensor at a time).
+//! Tiger and Lion as burn optimizers (`SimpleOptimizer`, one tensor at a time), with their
+//! own tensor code because on a GPU their step is one fused kernel; every other optimizer
+//! reaches burn through the generic adapter [`super::generic::Core`].
 //!
 //! Each one restates the equations of its `margay::optim` twin, takes its hyper-parameters
 //! (and their validation and defaults) from a built core config, and is tested against the
@@ -9,8 +11,6 @@
 //! Tiger  m ← b·m + (1−β)/k·g  (b = β on a window's first micro-step, else 1)
 //!        on every k-th micro-step: θ ← θ(1 − ηλ) − η·sign(m)
 //!        a non-finite gradient: m unchanged, θ ← (θ − c)s + c          (the guard)
-//! AdamW  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²
-//!        θ ← θ(1 − γλ) − γ/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)             (PyTorch)
 //! ```
 //!
 //! Parameter groups follow nanoGPT and Tiger's preset, chosen by tensor rank: matrices
@@ -30,8 +30,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
 use margay::optim::{
-    AdamW as CoreAdamW, AdamWConfig, ConfigError, Guard, Lion as CoreLion, LionConfig, LrMode,
-    Tiger as CoreTiger, TigerConfig,
+    ConfigError, Guard, Lion as CoreLion, LionConfig, LrMode, Tiger as CoreTiger, TigerConfig,
 };
 
 /// The scalars of one sign step (see [`SignStepBackend::sign_step`]).
@@ -146,17 +145,6 @@ impl<B: Backend, const D: usize> MomentState<B, D> {
             time: self.time,
         }
     }
-}
-
-/// Both moments and the step counter (AdamW).
-#[derive(Record, Clone)]
-pub struct AdamWState<B: Backend, const D: usize> {
-    /// First moment.
-    pub m: Tensor<B, D>,
-    /// Second moment.
-    pub v: Tensor<B, D>,
-    /// Steps taken so far.
-    pub time: usize,
 }
 
 /// `[η, bad]` as a device tensor.
@@ -316,169 +304,5 @@ impl<B: SignStepBackend> SimpleOptimizer<B> for Tiger {
 
     fn to_device<const D: usize>(s: Self::State<D>, device: &B::Device) -> Self::State<D> {
         s.moved_to(device)
-    }
-}
-
-/// AdamW with PyTorch semantics as a burn optimizer; hyper-parameters from a validated
-/// [`margay::optim::AdamW`].
-#[derive(Debug, Clone, Copy)]
-pub struct AdamW {
-    core: CoreAdamW,
-}
-
-impl AdamW {
-    /// Validates `cfg` with the core's rules.
-    pub fn new(cfg: AdamWConfig) -> Result<Self, ConfigError> {
-        Ok(AdamW { core: cfg.build()? })
-    }
-
-    /// The core optimizer these equations restate.
-    pub fn core(&self) -> &CoreAdamW {
-        &self.core
-    }
-}
-
-impl<B: Backend> SimpleOptimizer<B> for AdamW {
-    type State<const D: usize> = AdamWState<B, D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        p: Tensor<B, D>,
-        g: Tensor<B, D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        let c = self.core.config();
-        let (m, v, time) = match state {
-            Some(s) => (s.m, s.v, s.time),
-            None => (g.zeros_like(), g.zeros_like(), 0),
-        };
-        let t = (time + 1) as f32;
-        let lr = lr as f32;
-        let wd = if D >= 2 { c.weight_decay } else { 0.0 };
-        let bias1 = 1.0 - margay::math::powf(c.beta1, t);
-        let bias2_sqrt = margay::math::sqrt(1.0 - margay::math::powf(c.beta2, t));
-        let m = m.mul_scalar(c.beta1) + g.clone().mul_scalar(1.0 - c.beta1);
-        let v = v.mul_scalar(c.beta2) + (g.clone() * g).mul_scalar(1.0 - c.beta2);
-        let denom = v.clone().sqrt().div_scalar(bias2_sqrt).add_scalar(c.eps);
-        let p = p.mul_scalar(1.0 - lr * wd) - (m.clone() / denom).mul_scalar(lr / bias1);
-        (
-            p,
-            Some(AdamWState {
-                m,
-                v,
-                time: time + 1,
-            }),
-        )
-    }
-
-    fn to_device<const D: usize>(s: Self::State<D>, device: &B::Device) -> Self::State<D> {
-        AdamWState {
-            m: s.m.to_device(device),
-            v: s.v.to_device(device),
-            time: s.time,
-        }
-    }
-}
-
-/// Adafactor's factored second moment (rank ≥ 2: row and column statistics over the last two
-/// dims) or its full one (rank 1: `row` holds it, `col` is a placeholder), and the step count.
-#[derive(Record, Clone)]
-pub struct AdafactorState<B: Backend, const D: usize> {
-    /// Row means of g² (`[.., n, 1]`), or the full second moment of a vector.
-    pub row: Tensor<B, D>,
-    /// Column means of g² (`[.., 1, m]`); one element for a vector.
-    pub col: Tensor<B, D>,
-    /// Steps taken so far.
-    pub time: usize,
-}
-
-/// Adafactor (PyTorch's conventions) as a burn optimizer, from a validated
-/// [`margay::optim::Adafactor`]: factored over the last two dims of tensors of rank ≥ 2,
-/// unfactored for vectors; RMS(θ), the update's RMS and `mean(R)` stay on the device. Not
-/// offered by `margay train` (its checkpoints hold state shaped like the parameters).
-#[derive(Debug, Clone, Copy)]
-pub struct Adafactor {
-    core: margay::optim::Adafactor,
-}
-
-impl Adafactor {
-    /// Validates `cfg` with the core's rules.
-    pub fn new(cfg: margay::optim::AdafactorConfig) -> Result<Self, ConfigError> {
-        Ok(Adafactor { core: cfg.build()? })
-    }
-}
-
-impl<B: Backend> SimpleOptimizer<B> for Adafactor {
-    type State<const D: usize> = AdafactorState<B, D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        p: Tensor<B, D>,
-        g: Tensor<B, D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        let c = self.core.config();
-        let time = state.as_ref().map_or(0, |s| s.time) + 1;
-        let t = time as f32;
-        let lr = lr as f32;
-        let w = margay::math::powf(t, c.beta2_decay);
-        let rho = lr.min(1.0 / margay::math::sqrt(t));
-        let ones = [1usize; D];
-        let alpha = p
-            .clone()
-            .square()
-            .mean()
-            .sqrt()
-            .clamp_min(c.eps2)
-            .mul_scalar(rho)
-            .reshape(ones);
-        let p = if c.weight_decay != 0.0 {
-            p.mul_scalar(1.0 - lr * c.weight_decay)
-        } else {
-            p
-        };
-        let g2 = g.clone().square();
-        let (row, col, v) = if D >= 2 {
-            let (row0, col0) = match state {
-                Some(s) => (s.row, s.col),
-                None => (
-                    g2.clone().mean_dim(D - 1).zeros_like(),
-                    g2.clone().mean_dim(D - 2).zeros_like(),
-                ),
-            };
-            let row = row0.mul_scalar(1.0 - w) + g2.clone().mean_dim(D - 1).mul_scalar(w);
-            let col = col0.mul_scalar(1.0 - w) + g2.mean_dim(D - 2).mul_scalar(w);
-            let r_mean = row.clone().mean_dim(D - 2).clamp_min(c.eps1);
-            let v = (row.clone() * col.clone()) / r_mean;
-            (row, col, v)
-        } else {
-            let (var0, col) = match state {
-                Some(s) => (s.row, s.col),
-                None => (g2.zeros_like(), Tensor::zeros(ones, &g2.device())),
-            };
-            let var = var0.mul_scalar(1.0 - w) + g2.mul_scalar(w);
-            (var.clone(), col, var)
-        };
-        let u = g / v.clamp_min(c.eps1 * c.eps1).sqrt();
-        let denom = u
-            .clone()
-            .square()
-            .mean()
-            .sqrt()
-            .div_scalar(c.d)
-            .clamp_min(1.0)
-            .reshape(ones);
-        let p = p - u * (alpha / denom);
-        (p, Some(AdafactorState { row, col, time }))
-    }
-
-    fn to_device<const D: usize>(s: Self::State<D>, device: &B::Device) -> Self::State<D> {
-        AdafactorState {
-            row: s.row.to_device(device),
-            col: s.col.to_device(device),
-            time: s.time,
-        }
     }
 }

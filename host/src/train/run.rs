@@ -15,13 +15,16 @@ use serde::{Deserialize, Serialize};
 
 use margay::math::SplitMix64;
 use margay::optim::{
-    AdamWConfig, ClipConfig, ClipForm, LionConfig, Schedule, TigerConfig, WarmupCosine,
+    AdaX as CoreAdaX, AdaXConfig, Adafactor as CoreAdafactor, AdafactorConfig, AdamW as CoreAdamW,
+    AdamWConfig, ClipConfig, ClipForm, ConfigError, LionConfig, Schedule, Sgdm as CoreSgdm,
+    SgdmConfig, TigerConfig, WarmupCosine,
 };
 
 use super::checkpoint::{self, Meta, StateIo};
 use super::data::{Corpus, Source, Split};
+use super::generic::Core;
 use super::model::{Gpt, ModelConfig, Positions, RopeCache, RopeScaling};
-use super::optim::{AdamW, Lion, SignStepBackend, Tiger};
+use super::optim::{Lion, SignStepBackend, Tiger};
 
 /// Which optimizer trains the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -33,6 +36,12 @@ pub enum OptimKind {
     Lion,
     /// Tiger (free accumulation, RMS-scaled lr, NaN guard).
     Tiger,
+    /// Adafactor, PyTorch's conventions (factored second moment; relative step).
+    Adafactor,
+    /// SGD with momentum (PyTorch's `SGD(momentum=β)`, decoupled decay).
+    Sgdm,
+    /// AdaX-W (AdaX with decoupled weight decay).
+    Adax,
 }
 
 impl OptimKind {
@@ -42,6 +51,9 @@ impl OptimKind {
             OptimKind::Adamw => "adamw",
             OptimKind::Lion => "lion",
             OptimKind::Tiger => "tiger",
+            OptimKind::Adafactor => "adafactor",
+            OptimKind::Sgdm => "sgdm",
+            OptimKind::Adax => "adax",
         }
     }
 }
@@ -249,9 +261,12 @@ impl TrainConfig {
         self.model(2).validate()?;
         self.schedule()?;
         match self.optimizer {
-            OptimKind::Adamw => AdamW::new(self.adamw()).map(|_| ()),
+            OptimKind::Adamw => self.core_adamw().map(|_| ()),
             OptimKind::Lion => Lion::new(self.lion()).map(|_| ()),
             OptimKind::Tiger => Tiger::new(self.tiger()).map(|_| ()),
+            OptimKind::Adafactor => self.core_adafactor().map(|_| ()),
+            OptimKind::Sgdm => self.core_sgdm().map(|_| ()),
+            OptimKind::Adax => self.core_adax().map(|_| ()),
         }
         .map_err(|e| format!("{}: {e}", self.optimizer.name()))
     }
@@ -276,6 +291,85 @@ impl TrainConfig {
             weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
             ..d
         }
+    }
+
+    /// The core Adafactor config of this run (β's do not apply: its β̂ₜ follows from t).
+    pub fn adafactor(&self) -> AdafactorConfig {
+        let d = AdafactorConfig::new(self.lr);
+        AdafactorConfig {
+            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
+            ..d
+        }
+    }
+
+    /// The core SGDM config of this run (momentum from `beta1`; the trainer accumulates
+    /// the micro-batches, so the core's own accumulation stays 1).
+    pub fn sgdm(&self) -> SgdmConfig {
+        let d = SgdmConfig::new(self.lr);
+        SgdmConfig {
+            momentum: self.beta1.unwrap_or(d.momentum),
+            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
+            ..d
+        }
+    }
+
+    /// The core AdaX-W config of this run.
+    pub fn adax(&self) -> AdaXConfig {
+        let d = AdaXConfig::new(self.lr);
+        AdaXConfig {
+            beta1: self.beta1.unwrap_or(d.beta1),
+            beta2: self.beta2.unwrap_or(d.beta2),
+            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
+            ..d
+        }
+    }
+
+    /// AdamW through the generic adapter (no decay on vectors, as nanoGPT).
+    pub fn core_adamw(&self) -> Result<Core<CoreAdamW>, ConfigError> {
+        let c = self.adamw();
+        Core::new(|decay| {
+            AdamWConfig {
+                weight_decay: if decay { c.weight_decay } else { 0.0 },
+                ..c
+            }
+            .build()
+        })
+    }
+
+    /// Adafactor through the generic adapter.
+    pub fn core_adafactor(&self) -> Result<Core<CoreAdafactor>, ConfigError> {
+        let c = self.adafactor();
+        Core::new(|decay| {
+            AdafactorConfig {
+                weight_decay: if decay { c.weight_decay } else { 0.0 },
+                ..c
+            }
+            .build()
+        })
+    }
+
+    /// SGDM through the generic adapter.
+    pub fn core_sgdm(&self) -> Result<Core<CoreSgdm>, ConfigError> {
+        let c = self.sgdm();
+        Core::new(|decay| {
+            SgdmConfig {
+                weight_decay: if decay { c.weight_decay } else { 0.0 },
+                ..c
+            }
+            .build()
+        })
+    }
+
+    /// AdaX-W through the generic adapter.
+    pub fn core_adax(&self) -> Result<Core<CoreAdaX>, ConfigError> {
+        let c = self.adax();
+        Core::new(|decay| {
+            AdaXConfig {
+                weight_decay: if decay { c.weight_decay } else { 0.0 },
+                ..c
+            }
+            .build()
+        })
     }
 
     /// The core Tiger config of this run (β from `beta1`; `accumulation` is Tiger's k).
@@ -334,13 +428,23 @@ where
     cfg.validate()?;
     let map = |e: margay::optim::ConfigError| format!("{}: {e}", cfg.optimizer.name());
     match cfg.optimizer {
-        OptimKind::Adamw => {
-            run::<B, AdamW>(cfg, AdamW::new(cfg.adamw()).map_err(map)?, opts, device)
-        }
+        OptimKind::Adamw => run::<B, _>(cfg, cfg.core_adamw().map_err(map)?, opts, device),
         OptimKind::Lion => run::<B, Lion>(cfg, Lion::new(cfg.lion()).map_err(map)?, opts, device),
         OptimKind::Tiger => {
             run::<B, Tiger>(cfg, Tiger::new(cfg.tiger()).map_err(map)?, opts, device)
         }
+        OptimKind::Adafactor => run::<B, _>(cfg, cfg.core_adafactor().map_err(map)?, opts, device),
+        OptimKind::Sgdm => run::<B, _>(cfg, cfg.core_sgdm().map_err(map)?, opts, device),
+        OptimKind::Adax => run::<B, _>(cfg, cfg.core_adax().map_err(map)?, opts, device),
+    }
+}
+
+/// Every parameter's shape (for the optimizer-state size in the report).
+struct Shapes(Vec<Vec<usize>>);
+
+impl<B: Backend> ModuleVisitor<B> for Shapes {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        self.0.push(param.val().dims().to_vec());
     }
 }
 
@@ -485,6 +589,12 @@ where
         }
     }
     let mut model = mcfg.init::<B>(cfg.seed, device)?;
+    let state_bytes = {
+        let mut shapes = Shapes(Vec::new());
+        model.visit(&mut shapes);
+        4 * shapes.0.iter().map(|s| optim.state_len(s)).sum::<usize>()
+    };
+    let core = optim.clone();
     let mut opt: OptimizerAdaptor<O, Gpt<B>, B> = OptimizerAdaptor::from(optim);
     let mut meta = Meta {
         format: checkpoint::FORMAT,
@@ -499,7 +609,7 @@ where
         tokens_per_s: 0.0,
     };
     if let Some(l) = loaded {
-        let (m, o) = l.apply(model, Some(opt))?;
+        let (m, o) = l.apply(model, Some((opt, &core)))?;
         model = m;
         opt = o.expect("optimizer state requested");
         meta = Meta {
@@ -635,7 +745,7 @@ where
     Ok(Report {
         meta,
         params,
-        state_bytes: O::FIELDS.len() * params * 4,
+        state_bytes,
         checkpoint: ckpt,
     })
 }
@@ -662,7 +772,7 @@ pub fn sample<B: Backend>(
     let mcfg = l.meta.model.clone();
     let vocab = super::data::Vocab::from_string(&l.meta.vocab);
     let model = mcfg.init::<burn::backend::Autodiff<B>>(0, device)?;
-    let (model, _) = l.apply::<burn::backend::Autodiff<B>, AdamW>(model, None)?;
+    let (model, _) = l.apply::<burn::backend::Autodiff<B>, Core<CoreAdamW>>(model, None)?;
     let model = model.valid();
     let rope = RopeCache::<B>::new(&mcfg, mcfg.block_size, device)?;
     let mut ctx: Vec<i64> = if prompt.is_empty() {
@@ -746,6 +856,6 @@ pub fn load_model<B: AutodiffBackend>(
 ) -> Result<(Meta, Gpt<B>), String> {
     let l = checkpoint::read(path)?;
     let model = l.meta.model.init::<B>(0, device)?;
-    let (model, _) = l.apply::<B, AdamW>(model, None)?;
+    let (model, _) = l.apply::<B, Core<CoreAdamW>>(model, None)?;
     Ok((l.meta.clone(), model))
 }

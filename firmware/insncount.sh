@@ -16,9 +16,10 @@ ne=$(( rd * rr ))
 regions=("tiger f32 (own scan)" "tiger f32 (health)" "tiger bf16" "lion" "adamw" "-" \
   "fsq [8,5,5,5] libm tanh" "-" "fsq [8,5,5,5] fast tanh" "-" "fsq [8,5,5,5] thresholds" "-" \
   "int8 dot" "-" \
-  "rope d=32 from a table" "rope d=32 on the fly")
-units=(param param param param param - vector - vector - vector - MAC - element element)
-divs=("$n" "$n" "$n" "$n" "$n" 1 "$nv" 1 "$nv" 1 "$nv" 1 "$n" 1 "$ne" "$ne")
+  "rope d=32 from a table" "rope d=32 on the fly" \
+  "-" "tiger f32 (interface)" "lion (interface)" "clip -> tiger (chain)")
+units=(param param param param param - vector - vector - vector - MAC - element element - param param param)
+divs=("$n" "$n" "$n" "$n" "$n" 1 "$nv" 1 "$nv" 1 "$nv" 1 "$n" 1 "$ne" "$ne" 1 "$n" "$n" "$n")
 for core in "${@:-m4f m0}"; do
   for c in $core; do
     case "$c" in
@@ -32,7 +33,7 @@ for core in "${@:-m4f m0}"; do
     log=target/insns-$c.log
     timeout 300 qemu-system-arm "${qemu[@]}" -nographic -semihosting-config enable=on,target=native \
       -plugin "./$plugin,mark=$mark" -d plugin -D "$log" -kernel "$elf" >/dev/null
-    # The marks print the running count at bench_mark(0..16): deltas between them are regions.
+    # The marks print the running count at bench_mark(0..20): deltas between them are regions.
     mapfile -t totals < <(sed -n 's/.*total=\([0-9]*\) delta.*/\1/p' "$log")
     for i in "${!regions[@]}"; do
       [ "${regions[$i]}" = "-" ] && continue

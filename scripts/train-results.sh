@@ -7,6 +7,8 @@
 #
 #   bash scripts/train-results.sh            # the four 2,000-step runs, then the table
 #   bash scripts/train-results.sh --sweep    # 300-step runs over Lion's and Tiger's lr
+#   bash scripts/train-results.sh --family   # 300-step runs: AdamW beside Adafactor, SGDM, AdaX
+#                                            # (the core optimizers on burn's generic adapter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --release -p margay-host
@@ -30,6 +32,19 @@ if [ "${1:-}" = "--sweep" ]; then
   for lr in 2e-3 5e-3 1e-2 2e-2; do
     row "sweep-tiger-$lr" --optimizer tiger --lr $lr --min-lr "$(python3 -c "print($lr/10)")" --weight-decay 0.01 --steps 300 --eval-interval 300
   done
+  exit 0
+fi
+
+if [ "${1:-}" = "--family" ]; then
+  echo "| run | flags (300 steps) | val loss | tokens/s | optimizer state (bytes) |"
+  echo "|---|---|---|---|---|"
+  row family-adamw --optimizer adamw --steps 300 --eval-interval 300
+  # PyTorch's Adafactor defaults: lr 1e-2 (a cap on the relative step), no weight decay.
+  row family-adafactor --optimizer adafactor --lr 1e-2 --min-lr 1e-3 --weight-decay 0 --steps 300 --eval-interval 300
+  # SGD with momentum 0.9 needs a far larger lr than Adam on a transformer; decay off (it is
+  # multiplied by the lr).
+  row family-sgdm --optimizer sgdm --lr 0.3 --min-lr 0.03 --weight-decay 0 --steps 300 --eval-interval 300
+  row family-adax --optimizer adax --steps 300 --eval-interval 300
   exit 0
 fi
 

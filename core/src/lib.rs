@@ -1,8 +1,16 @@
 //! # margay: training math that runs on every chip
 //!
-//! `margay` is the `no_std`, allocation-free core of the margay project: optimizer steps
-//! (Lion, Tiger, AdamW), gradient clipping and Flooding, with the same numbers on an x86
-//! desktop, a Cortex-M4F and a Cortex-M0.
+//! `margay` is the `no_std`, allocation-free core of the margay project, with the same numbers
+//! on an x86 desktop, a Cortex-M4F and a Cortex-M0:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`optim`] | optimizers (Lion, Tiger, AdamW, AdaX, Adafactor, SGDM, AdamW with hidden accumulation, exponentiated gradient, cautious masking, lazy rows, LoRA as an optimizer, Amos-derived rules), gradient transforms (global-norm clipping, EG step sizes, Flooding), schedules, parameter groups, and **one interface** for all of them ([`optim::Optimizer`], [`optim::Stage`], [`optim::Chain`]) |
+//! | [`quant`] | FSQ, VQ with EMA codebooks, LFQ, int8 rows, and the number formats (bf16, f16, fixed point) behind [`quant::Scalar`] |
+//! | [`rope`] | rotary position encodings: layouts, partial rotation, linear / NTK / dynamic NTK / YaRN / Llama 3 / LongRoPE scaling, 2D/3D axial, attention scales, tables |
+//! | [`nn`] | tiny on-device layers generic over the number format, LoRA, softmax cross-entropy, the versioned model blob, and a trainer that fine-tunes with any optimizer |
+//! | [`math`] | `sign`, fixed-order sums, fast tanh, SplitMix64, libm wrappers |
+//! | [`simd`] | the runtime AVX2/AVX-512 dispatch (the only `unsafe`), the M4F assembly loops, [`simd::set_max_level`] |
 //!
 //! Every algorithm follows one shape (see `STYLE.md` in the repository):
 //! **config → validated algorithm → state → step**. Configs have public fields and
@@ -10,6 +18,9 @@
 //! [`optim::ConfigError`], and steps work on `&mut [f32]` slices (a length mismatch is an
 //! [`optim::StepError`] and nothing is modified) or on `[f32; N]` arrays (a mismatch does
 //! not compile).
+//!
+//! Generic code takes any optimizer (or a chain of transforms in front of one) through
+//! [`optim::Optimizer`]; see the [`optim`] module for the round protocol.
 //!
 //! ```
 //! use margay::optim::{TigerConfig, Step};

@@ -7,7 +7,10 @@
 use crate::rt::bench_mark;
 use crate::scenarios::Must;
 use half::bf16;
-use margay::optim::{AdamWConfig, GradHealth, LionConfig, TigerConfig};
+use margay::optim::{
+    AdamWConfig, Chain, ClipConfig, ClipForm, GradHealth, LionConfig, Optimizer, Stage, TensorSpec,
+    TigerConfig,
+};
 use margay::quant::{dot_i8, FsqConfig, Tanh};
 use margay::rope::{Direction, Positions, RopeConfig, RopeTable};
 
@@ -32,7 +35,8 @@ struct Buffers {
 /// given the gradients' health (the kernel alone), 3 Tiger bf16, 4 Lion, 5 AdamW, 6 FSQ
 /// [8,5,5,5] encode with libm tanh, 9 the same with the fast tanh, 11 with thresholds
 /// (`FSQ_VECTORS` vectors each), 13 an int8 dot product of `N` elements, 15 and 16 RoPE
-/// from a table and on the fly.
+/// from a table and on the fly, 18 Tiger f32 and 19 Lion through the optimizer interface, 20
+/// a clip → Tiger chain round (observe, finish, update).
 pub fn run() {
     let mut b = Buffers {
         p: [0.0; N],
@@ -104,6 +108,7 @@ pub fn run() {
     .must();
     bench_mark(16);
     core::hint::black_box(&rows);
+    interface_regions(&mut b);
     defmt::println!(
         "bench: fsq index sum {=u32} / {=u32} / {=u32} (accurate / fast / thresholds), dot {=i32}",
         fsq_sums[0],
@@ -117,6 +122,40 @@ pub fn run() {
         N,
         checksum
     );
+}
+
+/// Marks 17 to 20 (17: set-up done): the steps of marks 1 and 4 through `Optimizer::update` (what generic code
+/// calls), and a `Chain(clip, tiger)` round, whose clip pass hands Tiger the gradients'
+/// health.
+#[inline(never)]
+fn interface_regions(b: &mut Buffers) {
+    // Built here, as in `run`: the same configs, so the compiler knows as much about them in
+    // both places (the direct regions' figures depend on it).
+    let tiger = TigerConfig::new(1e-3).build().must();
+    let lion = LionConfig::new(1e-4).build().must();
+    let spec = TensorSpec::vector(N);
+    let clip = ClipConfig::new(f32::MAX, ClipForm::Min).build().must();
+    let chain = Chain(clip, tiger);
+    let (b, spec, chain) = core::hint::black_box((b, spec, chain));
+    bench_mark(17);
+    let _ =
+        core::hint::black_box(tiger.update(&(), tiger.at(1), &spec, &mut b.p, &mut b.g, &mut b.m));
+    bench_mark(18);
+    let _ =
+        core::hint::black_box(lion.update(&(), lion.at(1), &spec, &mut b.p, &mut b.g, &mut b.m));
+    bench_mark(19);
+    let mut round = chain.begin(0.0);
+    chain.observe(&mut round, &spec, &b.g);
+    chain.finish(&mut round);
+    let _ = core::hint::black_box(chain.update(
+        &round,
+        chain.at(1),
+        &spec,
+        &mut b.p,
+        &mut b.g,
+        &mut b.m,
+    ));
+    bench_mark(20);
 }
 
 /// Marks 6 to 11: FSQ [8,5,5,5] encode of `FSQ_VECTORS` vectors with each tanh mode in turn

@@ -389,3 +389,42 @@ pub fn finetune_with<'a, T: Num, O: Optimizer<T::Moment, T>>(
     };
     (report, tr)
 }
+
+/// The device's fine-tuning with other optimizers of the interface, in f32 with bf16 state
+/// (the device format of the M4F), from the same base, stream and glitches: Lion (one
+/// sample per update, so its lr is Tiger's over k), AdamW, and global-norm clipping in front
+/// of Tiger. Host only (the firmware runs Tiger).
+pub fn other_optimizers(
+    base: &BaseModel<'_, IN, HID, OUT>,
+    stream: &Samples,
+    test: &Samples,
+) -> Vec<(&'static str, Report)> {
+    use margay::optim::{AdamWConfig, Chain, ClipConfig, ClipForm, LionConfig};
+    let lion = LionConfig::new(LION_LR).build().expect("valid Lion config");
+    let adamw = AdamWConfig::new(ADAMW_LR)
+        .build()
+        .expect("valid AdamW config");
+    let clip = ClipConfig::new(1.0, ClipForm::Min)
+        .build()
+        .expect("valid clip");
+    let tiger = device_tiger().build().expect("valid Tiger config");
+    vec![
+        (
+            "lion (lr 2.5e-4)",
+            finetune_with::<f32, _>(base, stream, test, &lion).0,
+        ),
+        (
+            "adamw (lr 1e-3)",
+            finetune_with::<f32, _>(base, stream, test, &adamw).0,
+        ),
+        (
+            "clip 1.0 -> tiger",
+            finetune_with::<f32, _>(base, stream, test, &Chain(clip, tiger)).0,
+        ),
+    ]
+}
+
+/// Lion's lr in [`other_optimizers`]: Tiger's 2e-3 over its k = 8 (Lion updates every sample).
+pub const LION_LR: f32 = 2.5e-4;
+/// AdamW's lr in [`other_optimizers`] (PyTorch's default).
+pub const ADAMW_LR: f32 = 1e-3;

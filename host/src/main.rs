@@ -86,7 +86,7 @@ struct TrainArgs {
     /// β₁ (Tiger: its β).
     #[arg(long)]
     beta1: Option<f32>,
-    /// β₂ (AdamW, Lion).
+    /// β₂ (AdamW, Lion; not AdaX, whose β₂ is a growth rate).
     #[arg(long)]
     beta2: Option<f32>,
     /// Global-norm clip threshold (0: off).
@@ -286,6 +286,18 @@ fn finetune(path: &Path) -> Result<(), String> {
     }
     let (worst, _) = digits::weight_gap(&t32.model.train, &tq.model.train);
     println!("max |w_fixed - w_f32| over the trained tensors: {worst:.3e}");
+    println!(
+        "the same fine-tuning with other optimizers of the interface (host, f32, bf16 state):"
+    );
+    for (name, r) in digits::other_optimizers(&base, &stream, &test) {
+        println!(
+            "{name:<28} before {:>6.2}%  after {:>6.2}%  updates {}  guarded {}",
+            100.0 * r.before as f64 / r.total as f64,
+            100.0 * r.after as f64 / r.total as f64,
+            r.stats.updates,
+            r.stats.guarded,
+        );
+    }
     Ok(())
 }
 

@@ -6,9 +6,17 @@
 //! anyway (the global norm for clipping, timed on its own as "norm pass"). The kernels are interleaved round by round and each figure is the median over
 //! rounds, so drift in the machine's load hits every kernel alike. Sizes are in millions of
 //! parameters (default 1 16 64).
+//!
+//! The "(interface)" rows run the same steps through `margay::optim::Optimizer::update` (what
+//! generic code calls), and "clip → tiger (chain)" a `Chain(clip, tiger)` round (observe,
+//! finish, update) against the same two passes called by hand ("norm pass + tiger, known
+//! health"); `scripts/bench-interface.sh` takes the median ratio of three runs.
 
 use half::bf16;
-use margay::optim::{AdamWConfig, GradHealth, LionConfig, NormAccumulator, TigerConfig};
+use margay::optim::{
+    AdamWConfig, Chain, ClipConfig, ClipForm, GradHealth, LionConfig, NormAccumulator, Optimizer,
+    Stage, TensorSpec, TigerConfig,
+};
 use margay_tests::timing::{bench_data, median};
 use std::hint::black_box;
 use std::time::Instant;
@@ -35,9 +43,13 @@ fn main() {
     let tiger = TigerConfig::new(1e-3).build().unwrap();
     let lion = LionConfig::new(1e-4).build().unwrap();
     let adamw = AdamWConfig::new(1e-3).build().unwrap();
+    // A threshold no gradient here reaches: the chain's clip only observes (coef = 1).
+    let clip = ClipConfig::new(f32::MAX, ClipForm::Min).build().unwrap();
+    let chain = Chain(clip, tiger);
+    println!("dispatch level: {:?}", margay::simd::level());
     println!("one thread; median of interleaved rounds; ratio = copy-kernel time / step time (higher is better)");
     println!(
-        "{:>6} {:<22} {:>10} {:>8}",
+        "{:>6} {:<32} {:>10} {:>8}",
         "params", "kernel", "ns/param", "vs copy"
     );
     for &mi in &sizes {
@@ -47,6 +59,10 @@ fn main() {
         let mut m = vec![0.01f32; n];
         let mut v = vec![0.01f32; n];
         let mut mb = vec![bf16::from_f32(0.01); n];
+        let mut g = g;
+        let spec = TensorSpec::vector(n);
+        // AdamW's interface state is [m | gap | v] in one buffer.
+        let mut mv = vec![0.01f32; 2 * n + margay::optim::moment_gap(n)];
         // What a training loop's clipping pass reports; measured separately below.
         let health: GradHealth = {
             let mut acc = NormAccumulator::new();
@@ -61,6 +77,12 @@ fn main() {
             "tiger bf16",
             "adamw f32",
             "norm pass (clip)",
+            "lion f32 (interface)",
+            "tiger f32 (interface)",
+            "tiger bf16 (interface)",
+            "adamw f32 (interface)",
+            "norm pass + tiger, known health",
+            "clip → tiger (chain)",
         ];
         let mut times = vec![Vec::new(); names.len()];
         let rounds = if mi >= 64 {
@@ -84,10 +106,27 @@ fn main() {
                     ),
                     4 => drop(tiger.step(tiger.at(1), &mut p, &g, &mut mb).unwrap()),
                     5 => adamw.step(adamw.at(1), &mut p, &g, &mut m, &mut v).unwrap(),
-                    _ => {
+                    6 => {
                         let mut acc = NormAccumulator::new();
                         acc.add(&g);
                         black_box(acc.norm());
+                    }
+                    7 => drop(lion.update(&(), lion.at(1), &spec, &mut p, &mut g, &mut m)),
+                    8 => drop(tiger.update(&(), tiger.at(1), &spec, &mut p, &mut g, &mut m)),
+                    9 => drop(tiger.update(&(), tiger.at(1), &spec, &mut p, &mut g, &mut mb)),
+                    10 => drop(adamw.update(&(), adamw.at(1), &spec, &mut p, &mut g, &mut mv)),
+                    11 => {
+                        let mut acc = NormAccumulator::new();
+                        acc.add(&g);
+                        black_box(acc.norm());
+                        let h = acc.health();
+                        drop(tiger.step_with_health(tiger.at(1), h, &mut p, &g, &mut m));
+                    }
+                    _ => {
+                        let mut round = chain.begin(0.0);
+                        chain.observe(&mut round, &spec, &g);
+                        chain.finish(&mut round);
+                        drop(chain.update(&round, chain.at(1), &spec, &mut p, &mut g, &mut m));
                     }
                 }
                 let ns = start.elapsed().as_nanos() as f64 / n as f64;
@@ -99,7 +138,7 @@ fn main() {
         }
         let meds: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
         for (name, &ns) in names.iter().zip(&meds) {
-            println!("{:>5}M {:<22} {:>10.3} {:>8.2}", mi, name, ns, meds[0] / ns);
+            println!("{:>5}M {:<32} {:>10.3} {:>8.2}", mi, name, ns, meds[0] / ns);
         }
     }
 }

@@ -525,3 +525,42 @@ fn chains_report_what_generic_code_needs() {
         3
     );
 }
+
+/// Large tensors keep a gap between AdamW's moments (`moment_gap`): 0 below 16,384 values
+/// and away from multiples of 16,384, 512 near them; the step through the interface still
+/// equals the direct step on separate buffers, and the gap is never written.
+#[test]
+fn two_moment_layout_leaves_its_gap_alone() {
+    use margay::optim::moment_gap;
+    assert_eq!(moment_gap(255), 0);
+    assert_eq!(moment_gap(16_383), 0);
+    assert_eq!(moment_gap(16_384), 512);
+    assert_eq!(moment_gap(16_384 + 300), 0);
+    assert_eq!(moment_gap(3 * 16_384 - 10), 512);
+    for n in [16_384usize, 20_000, 32_768 + 100] {
+        let r = (n + moment_gap(n)) % 16_384;
+        assert!(
+            (256..=16_384 - 256).contains(&r),
+            "n {n}: distance {r} mod 16384"
+        );
+    }
+    let n = 16_384;
+    let adamw = AdamWConfig::new(1e-2).build().unwrap();
+    let spec = TensorSpec::vector(n);
+    assert_eq!(adamw.state_len(&spec), 2 * n + 512);
+    let p0: Vec<f32> = (0..n).map(|i| (i % 97) as f32 / 97.0 - 0.5).collect();
+    let g: Vec<f32> = (0..n).map(|i| (i % 13) as f32 / 13.0 - 0.4).collect();
+    let (mut p, mut st) = (p0.clone(), vec![0.0f32; 2 * n + 512]);
+    st[n..n + 512].fill(7.0);
+    let (mut q, mut m, mut v) = (p0, vec![0.0f32; n], vec![0.0f32; n]);
+    for t in 1..4 {
+        adamw
+            .update(&(), adamw.at(t), &spec, &mut p, &mut g.clone(), &mut st)
+            .unwrap();
+        adamw.step(adamw.at(t), &mut q, &g, &mut m, &mut v).unwrap();
+    }
+    assert_eq!(bits(&p), bits(&q));
+    assert_eq!(bits(&st[..n]), bits(&m));
+    assert_eq!(bits(&st[n + 512..]), bits(&v));
+    assert!(st[n..n + 512].iter().all(|&x| x == 7.0));
+}

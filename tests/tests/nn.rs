@@ -349,6 +349,40 @@ proptest! {
     }
 }
 
+/// The trainer takes any optimizer of the interface: Lion, AdamW and clip → Tiger each lift
+/// the mirrored-sensor accuracy by at least the firmware's 30-point margin (host, f32, bf16
+/// state); their state fits the host trainer's capacity, and a too-small capacity is an error
+/// that changes nothing.
+#[test]
+fn the_trainer_fine_tunes_with_other_optimizers() {
+    let split = d::load(&d::data_path()).unwrap();
+    let bytes = blob();
+    let base = BaseModel::parse(&bytes).unwrap();
+    let (stream, test) = (split.stream.mirrored(), split.test.mirrored());
+    for (name, r) in d::other_optimizers(&base, &stream, &test) {
+        assert!(
+            r.after >= r.before + 30 * r.total / 100,
+            "{name}: {} -> {} of {}",
+            r.before,
+            r.after,
+            r.total
+        );
+        assert_eq!(r.stats.guarded, 1, "{name}: the NaN glitch is skipped once");
+    }
+    let adamw = margay::optim::AdamWConfig::new(1e-3).build().unwrap();
+    let mut small = Trainer::<f32, 64, 32, 10, 8, 512, { d::PARAMS }>::new(&base, d::SEED);
+    let before = small.model.train;
+    assert_eq!(
+        small.train(&adamw, &[1.0; 64], 3),
+        Err(margay::nn::NnError::State {
+            needed: 2 * d::PARAMS,
+            capacity: d::PARAMS
+        })
+    );
+    assert_eq!(small.model.train, before);
+    assert_eq!(small.stats.samples, 0);
+}
+
 #[test]
 fn tiger_fixed_rms_is_an_integer_square_root() {
     let xs = [I8F24::from_f32(3.0), I8F24::from_f32(-4.0)];

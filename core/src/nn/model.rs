@@ -464,9 +464,10 @@ impl<
             let g = &mut self.scratch[..p.len()];
             Self::gradient(&pairs, i, g);
             let state = &mut self.state[ends[i]..ends[i + 1]];
-            // Lengths agree by construction (checked in `layout`), so this cannot fail.
+            // `layout` checked each tensor and sized its state; params and gradient have the
+            // spec's length by construction: `apply` without `update`'s second check.
             outcome = opt
-                .update(&round, step, &specs[i], p, g, state)
+                .apply(&round, step, &specs[i], p, g, state)
                 .map_err(NnError::Step)?;
         }
         match outcome {

@@ -198,12 +198,13 @@ impl super::Stage for AdamW {
         self.cfg.lr
     }
     fn state_len(&self, spec: &super::TensorSpec) -> usize {
-        2 * spec.len()
+        2 * spec.len() + super::interface::moment_gap(spec.len())
     }
     fn begin(&self, _loss: f32) {}
 }
-/// AdamW through the interface: state `[m | v]` (`2·spec.len()` values, one storage
-/// type: mixed storage is the direct [`AdamW::step`]).
+/// AdamW through the interface: state `[m | gap | v]` (`2·spec.len()` values plus
+/// [`super::moment_gap`], 0 below 16,384 values; one storage type: mixed storage is the direct
+/// [`AdamW::step`]).
 impl<M: Moment> super::Optimizer<M> for AdamW {
     #[inline]
     fn apply(
@@ -216,7 +217,7 @@ impl<M: Moment> super::Optimizer<M> for AdamW {
         state: &mut [M],
     ) -> Result<super::Outcome, StepError> {
         let _ = spec;
-        let (m, v) = super::interface::split_state(state, spec.len())?;
+        let (m, v) = super::interface::split_moments(state, spec.len())?;
         self.step(s, params, grads, m, v)?;
         Ok(super::Outcome::Updated)
     }

@@ -141,15 +141,16 @@ impl super::Stage for AdamWAccum {
         self.inner.config().lr
     }
     fn state_len(&self, spec: &super::TensorSpec) -> usize {
-        2 * spec.len()
+        2 * spec.len() + super::interface::moment_gap(spec.len())
     }
     fn begin(&self, _loss: f32) {}
     fn accumulation(&self) -> u32 {
         self.k
     }
 }
-/// AdamWAccum through the interface: state `[m | v]` (`2·spec.len()` values, one storage
-/// type: mixed storage is the direct [`AdamWAccum::step`]).
+/// AdamWAccum through the interface: state `[m | gap | v]` (`2·spec.len()` values plus
+/// [`super::moment_gap`], 0 below 16,384 values; one storage type: mixed storage is the direct
+/// [`AdamWAccum::step`]).
 impl<M: Moment> super::Optimizer<M> for AdamWAccum {
     #[inline]
     fn apply(
@@ -162,7 +163,7 @@ impl<M: Moment> super::Optimizer<M> for AdamWAccum {
         state: &mut [M],
     ) -> Result<super::Outcome, StepError> {
         let _ = spec;
-        let (m, v) = super::interface::split_state(state, spec.len())?;
+        let (m, v) = super::interface::split_moments(state, spec.len())?;
         self.step(s, params, grads, m, v)?;
         Ok(if self.is_update_step(s.t) {
             super::Outcome::Updated

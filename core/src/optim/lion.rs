@@ -100,6 +100,7 @@ impl Lion {
     }
 
     /// One Lion step on slices. A length mismatch returns an error and modifies nothing.
+    #[inline(always)]
     pub fn step<M: Moment>(
         &self,
         s: Step,

@@ -1,12 +1,22 @@
-//! Optimizers, gradient clipping, Flooding, learning-rate schedules and parameter groups.
+//! Optimizers, gradient transforms (clipping, EG step sizes, Flooding), learning-rate
+//! schedules and parameter groups, behind one interface.
 //!
 //! | item | file | state per parameter |
 //! |---|---|---|
 //! | [`Lion`] | `lion.rs` | 1 moment (`m`) |
 //! | [`Tiger`] | `tiger.rs` | 1 moment (`m`), accumulation included |
 //! | [`AdamW`] | `adamw.rs` | 2 moments (`m`, `v`) |
+//! | [`AdaX`] | `adax.rs` | 2 moments |
+//! | [`Adafactor`] | `adafactor.rs` | rows + cols per matrix |
+//! | [`Sgdm`], [`AdamWAccum`] | `sgdm.rs`, `adamw_accum.rs` | 1 / 2 moments, accumulation included |
+//! | [`ExpGrad`] | `eg.rs` | none |
 //! | [`GlobalNormClip`] | `clip.rs` | none |
+//! | [`EgStepSize`] | `eg.rs` | 2 (`ν`, `g₋₁`) |
 //! | [`Flooding`] | `flooding.rs` | none |
+//!
+//! **The interface** (`interface.rs`, `chain.rs`): every optimizer implements [`Stage`] and
+//! [`Optimizer`] (per tensor, described by a [`TensorSpec`], state in caller memory), and
+//! [`Chain`] puts [`Transform`]s in front of any of them. Generic code uses only these.
 //!
 //! Moments are stored as any [`Moment`] type: `f32` (4 bytes) or [`half::bf16`]
 //! (2 bytes). The arithmetic is always f32.
@@ -49,7 +59,7 @@ pub use error::{ConfigError, StepError};
 pub use flooding::{Flooding, FloodingConfig};
 pub use groups::{Grouped, ParamKind};
 pub use health::GradHealth;
-pub use interface::{check_buffers, Optimizer, Outcome, Shape, Stage, TensorSpec};
+pub use interface::{check_buffers, moment_gap, Optimizer, Outcome, Shape, Stage, TensorSpec};
 pub use lazy::Rows;
 pub use lion::{Lion, LionConfig};
 pub use lowrank::LowRank;
@@ -107,7 +117,8 @@ impl Cautious {
 /// of each window of `k`, by 1 on the others.
 #[inline(always)]
 pub(crate) fn window_decay(t: u64, k: u32, beta: f32) -> f32 {
-    if (t - 1).is_multiple_of(k as u64) {
+    // k = 1 first: a 64-bit remainder is a library call on a Cortex-M.
+    if k == 1 || (t - 1).is_multiple_of(k as u64) {
         beta
     } else {
         1.0
@@ -117,7 +128,7 @@ pub(crate) fn window_decay(t: u64, k: u32, beta: f32) -> f32 {
 /// `true` when micro-step `t` closes its window of `k` (the parameters move).
 #[inline(always)]
 pub(crate) const fn is_window_end(t: u64, k: u32) -> bool {
-    t.is_multiple_of(k as u64)
+    k == 1 || t.is_multiple_of(k as u64)
 }
 
 #[inline]

@@ -313,12 +313,12 @@ impl TrainConfig {
         }
     }
 
-    /// The core AdaX-W config of this run.
+    /// The core AdaX-W config of this run. AdaX's β₂ is a growth rate (default 1e-4), not
+    /// a decay: the run's `beta2` (a decay, 0.99 in the presets) does not apply to it.
     pub fn adax(&self) -> AdaXConfig {
         let d = AdaXConfig::new(self.lr);
         AdaXConfig {
             beta1: self.beta1.unwrap_or(d.beta1),
-            beta2: self.beta2.unwrap_or(d.beta2),
             weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
             ..d
         }

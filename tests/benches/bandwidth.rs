@@ -120,13 +120,21 @@ fn main() {
                         acc.add(&g);
                         black_box(acc.norm());
                         let h = acc.health();
-                        drop(tiger.step_with_health(tiger.at(1), h, &mut p, &g, &mut m));
+                        let _ =
+                            black_box(tiger.step_with_health(tiger.at(1), h, &mut p, &g, &mut m));
                     }
                     _ => {
                         let mut round = chain.begin(0.0);
                         chain.observe(&mut round, &spec, &g);
                         chain.finish(&mut round);
-                        drop(chain.update(&round, chain.at(1), &spec, &mut p, &mut g, &mut m));
+                        let _ = black_box(chain.update(
+                            &round,
+                            chain.at(1),
+                            &spec,
+                            &mut p,
+                            &mut g,
+                            &mut m,
+                        ));
                     }
                 }
                 let ns = start.elapsed().as_nanos() as f64 / n as f64;

@@ -394,7 +394,7 @@ impl<
             });
         }
         let ends = Self::layout(opt)?;
-        let specs = Trainable::<T, IN, HID, OUT, R>::SPECS;
+        let specs = &Trainable::<T, IN, HID, OUT, R>::SPECS;
         if self.t == 1 {
             for (i, spec) in specs.iter().enumerate() {
                 opt.init(spec, &mut self.state[ends[i]..ends[i + 1]]);

@@ -137,6 +137,42 @@ fn adamw_matches_the_core_bit_for_bit() {
     }
 }
 
+/// SGDM and AdaX through the generic adapter equal their core steps bit for bit.
+#[test]
+fn sgdm_and_adax_match_the_core_bit_for_bit() {
+    use margay::optim::{AdaXConfig, SgdmConfig};
+    let (p0, grads, lrs) = inputs(96, 6, 13);
+    let sgdm = SgdmConfig::new(1e-2);
+    let got = burn_steps(
+        &Core::new(|_| sgdm.build()).unwrap(),
+        [8, 12],
+        &p0,
+        &grads,
+        &lrs,
+    );
+    let (mut p, mut m) = (p0.clone(), vec![0f32; 96]);
+    for (t, (g, &lr)) in grads.iter().zip(&lrs).enumerate() {
+        let core = SgdmConfig { lr, ..sgdm }.build().unwrap();
+        core.step(core.at(t as u64 + 1), &mut p, g, &mut m).unwrap();
+        assert_eq!(bits(&got[t]), bits(&p), "sgdm step {}", t + 1);
+    }
+    let adax = AdaXConfig::new(1e-2);
+    let got = burn_steps(
+        &Core::new(|_| adax.build()).unwrap(),
+        [96],
+        &p0,
+        &grads,
+        &lrs,
+    );
+    let (mut p, mut m, mut v) = (p0.clone(), vec![0f32; 96], vec![0f32; 96]);
+    for (t, (g, &lr)) in grads.iter().zip(&lrs).enumerate() {
+        let core = AdaXConfig { lr, ..adax }.build().unwrap();
+        core.step(core.at(t as u64 + 1), &mut p, g, &mut m, &mut v)
+            .unwrap();
+        assert_eq!(bits(&got[t]), bits(&p), "adax step {}", t + 1);
+    }
+}
+
 #[test]
 fn lion_matches_the_core_bit_for_bit() {
     let cfg = LionConfig {

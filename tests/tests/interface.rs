@@ -564,3 +564,142 @@ fn two_moment_layout_leaves_its_gap_alone() {
     assert_eq!(bits(&st[n + 512..]), bits(&v));
     assert!(st[n..n + 512].iter().all(|&x| x == 7.0));
 }
+
+/// NaN and ±Inf gradients follow each optimizer's own rule through the interface: the same
+/// bits as the direct step (NaN positions included) for AdamW, AdaX, AdamW with hidden
+/// accumulation, SGDM and Adafactor.
+#[test]
+fn non_finite_gradients_follow_each_rule_through_the_interface() {
+    let p0 = vec![0.5f32, -0.25, 1.0, 0.0, 2.0, -1.0];
+    let gs = vec![
+        vec![0.1f32, f32::NAN, -0.2, 0.3, f32::INFINITY, 0.0],
+        vec![0.2f32, 0.1, f32::NEG_INFINITY, -0.1, 0.1, f32::NAN],
+    ];
+    let n = p0.len();
+    fn same(a: &[f32], b: &[f32]) -> bool {
+        a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    }
+    let adamw = AdamWConfig::new(1e-2).build().unwrap();
+    let adax = AdaXConfig::new(1e-2).build().unwrap();
+    let acc = AdamWAccumConfig {
+        accumulation: 2,
+        ..AdamWAccumConfig::new(AdamWConfig::new(1e-2))
+    }
+    .build()
+    .unwrap();
+    let (pa, _) = via_interface::<f32, _>(&adamw, &p0, &gs);
+    let (px, _) = via_interface::<f32, _>(&adax, &p0, &gs);
+    let (pc, _) = via_interface::<f32, _>(&acc, &p0, &gs);
+    let mut q = [p0.clone(), p0.clone(), p0.clone()];
+    let mut mv = [
+        vec![0.0f32; 2 * n],
+        vec![0.0f32; 2 * n],
+        vec![0.0f32; 2 * n],
+    ];
+    for (t, g) in gs.iter().enumerate() {
+        let t = t as u64 + 1;
+        let [m0, m1, m2] = &mut mv;
+        let (a, b) = m0.split_at_mut(n);
+        adamw.step(adamw.at(t), &mut q[0], g, a, b).unwrap();
+        let (a, b) = m1.split_at_mut(n);
+        adax.step(adax.at(t), &mut q[1], g, a, b).unwrap();
+        let (a, b) = m2.split_at_mut(n);
+        acc.step(acc.at(t), &mut q[2], g, a, b).unwrap();
+    }
+    assert!(same(&pa, &q[0]) && pa[1].is_nan(), "adamw {pa:?}");
+    assert!(same(&px, &q[1]), "adax {px:?}");
+    assert!(same(&pc, &q[2]), "adamw-accum {pc:?}");
+
+    let sgdm = SgdmConfig::new(1e-2).build().unwrap();
+    let (ps, _) = via_interface::<f32, _>(&sgdm, &p0, &gs);
+    let (mut q, mut m) = (p0.clone(), vec![0.0f32; n]);
+    for (t, g) in gs.iter().enumerate() {
+        sgdm.step(sgdm.at(t as u64 + 1), &mut q, g, &mut m).unwrap();
+    }
+    assert!(same(&ps, &q) && ps[1].is_nan(), "sgdm {ps:?}");
+
+    let af = AdafactorConfig::new(1e-2).build().unwrap();
+    let (pf, _) = via_interface::<f32, _>(&af, &p0, &gs);
+    let (mut q, mut v) = (p0.clone(), vec![0.0f32; n]);
+    for (t, g) in gs.iter().enumerate() {
+        af.step_vector(af.at(t as u64 + 1), &mut q, g, &mut v)
+            .unwrap();
+    }
+    assert!(same(&pf, &q), "adafactor {pf:?}");
+}
+
+/// An optimizer's data error in a chain (exponentiated gradient and a negative weight) comes
+/// before any transform runs: gradients, transform state and parameters are untouched.
+#[test]
+fn a_chain_refuses_bad_parameters_before_any_transform_runs() {
+    let eg_sizes = EgStepSizeConfig::new(0.05).build().unwrap();
+    let chain = Chain(eg_sizes, ExpGradConfig::new(0.1).build().unwrap());
+    let spec = TensorSpec::vector(2);
+    let (mut p, mut g, mut st) = ([0.5f32, -0.1], [1.0f32, 2.0], [1.5f32, 1.5, 0.5, 0.5]);
+    let err = chain.update(
+        &chain.begin(0.0),
+        chain.at(1),
+        &spec,
+        &mut p,
+        &mut g,
+        &mut st,
+    );
+    assert_eq!(err, Err(StepError::NegativeParameter { index: 1 }));
+    assert_eq!((p, g, st), ([0.5, -0.1], [1.0, 2.0], [1.5, 1.5, 0.5, 0.5]));
+}
+
+/// Clipping only vouches for the gradients' health after a finished observe phase: a round
+/// used without it leaves Tiger to scan for itself, so the guard still fires.
+#[test]
+fn clip_without_an_observe_phase_does_not_vouch_for_the_gradients() {
+    let clip = ClipConfig::new(1.0, ClipForm::Min).build().unwrap();
+    let chain = Chain(clip, TigerConfig::new(1e-2).build().unwrap());
+    let spec = TensorSpec::vector(2);
+    let (mut p, mut m) = ([1.0f32, 2.0], [0.25f32; 2]);
+    let round = chain.begin(0.0); // no observe, no finish
+    let o = chain
+        .update(
+            &round,
+            chain.at(1),
+            &spec,
+            &mut p,
+            &mut [f32::NAN, 1.0],
+            &mut m,
+        )
+        .unwrap();
+    assert_eq!(o, Outcome::Guarded);
+    assert_eq!((p, m), ([0.99, 1.98], [0.25; 2]));
+}
+
+/// A per-row lr mode whose row length disagrees with the tensor's columns is refused.
+#[test]
+fn tiger_refuses_rows_that_disagree_with_the_tensor() {
+    let tiger = TigerConfig {
+        lr_mode: LrMode::RmsPerRow { cols: 3 },
+        ..TigerConfig::new(1e-2)
+    }
+    .build()
+    .unwrap();
+    let (mut p, mut m) = ([1.0f32; 12], [0.0f32; 12]);
+    for spec in [
+        TensorSpec::matrix(2, 6),
+        TensorSpec::vector(12).with_kind(ParamKind::Embedding { cols: 4 }),
+    ] {
+        let err = tiger.update(&(), tiger.at(1), &spec, &mut p, &mut [0.1; 12], &mut m);
+        assert!(
+            matches!(err, Err(StepError::StageRefused { stage: "tiger", .. })),
+            "{err:?}"
+        );
+    }
+    assert_eq!(p, [1.0; 12]);
+    tiger
+        .update(
+            &(),
+            tiger.at(1),
+            &TensorSpec::matrix(4, 3),
+            &mut p,
+            &mut [0.1; 12],
+            &mut m,
+        )
+        .unwrap();
+}

@@ -381,6 +381,18 @@ fn the_trainer_fine_tunes_with_other_optimizers() {
     );
     assert_eq!(small.model.train, before);
     assert_eq!(small.stats.samples, 0);
+    // Exponentiated gradient refuses the LoRA adapter's negative weights before anything is
+    // written (the step counter and the counters included).
+    let eg = margay::optim::ExpGradConfig::new(1e-2).build().unwrap();
+    let mut tr = d::DeviceTrainer::<f32>::new(&base, d::SEED);
+    let before = tr.model.train;
+    assert!(matches!(
+        tr.train(&eg, &[1.0; 64], 3),
+        Err(margay::nn::NnError::Step(
+            margay::optim::StepError::NegativeParameter { .. }
+        ))
+    ));
+    assert_eq!((tr.model.train, tr.stats.samples), (before, 0));
 }
 
 #[test]

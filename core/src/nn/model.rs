@@ -260,7 +260,8 @@ pub struct TrainStats {
 /// step: the training state (model, optimizer state, step, scratch); the validated optimizer
 /// is passed to each step. `S` is the gradient scratch length: at least the largest
 /// trainable tensor (checked at compile time). `ST` is the optimizer-state capacity in
-/// `T::Moment` values (Tiger or Lion: [`trainable_len`]; AdamW: twice that).
+/// `T::Moment` values (Tiger or Lion: [`trainable_len`]; AdamW: twice that, plus
+/// [`crate::optim::moment_gap`] per tensor of 16,384 values or more).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trainer<
     'a,
@@ -380,7 +381,9 @@ impl<
 
     /// One sample: forward, backward, and one optimizer step on every trainable tensor.
     /// Returns what the optimizer did to the last tensor (see the module docs for bad
-    /// input). Nothing changes on an error.
+    /// input). Nothing changes on an error: the label, the state's capacity, each tensor's
+    /// shape ([`crate::optim::Stage::check`]) and its values
+    /// ([`Optimizer::check_params`]) are checked before anything is written.
     pub fn train<O: Optimizer<T::Moment, T>>(
         &mut self,
         opt: &O,
@@ -394,6 +397,9 @@ impl<
             });
         }
         let ends = Self::layout(opt)?;
+        for p in self.model.train.tensors() {
+            opt.check_params(p).map_err(NnError::Step)?;
+        }
         let specs = &Trainable::<T, IN, HID, OUT, R>::SPECS;
         if self.t == 1 {
             for (i, spec) in specs.iter().enumerate() {

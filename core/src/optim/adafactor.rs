@@ -254,7 +254,6 @@ impl super::Optimizer<f32> for Adafactor {
         grads: &mut [f32],
         state: &mut [f32],
     ) -> Result<super::Outcome, StepError> {
-        let _ = spec;
         match spec.shape {
             super::Shape::Vector(_) => self.step_vector(s, params, grads, state)?,
             super::Shape::Matrix { rows, cols } => {

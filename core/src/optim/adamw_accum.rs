@@ -133,45 +133,16 @@ impl AdamWAccum {
     }
 }
 
-/// AdamWAccum's names and lengths for the [`super::Optimizer`] interface.
-impl super::Stage for AdamWAccum {
-    type Round = ();
-    const NAME: &'static str = "adamw-accum";
-    fn lr(&self) -> f32 {
-        self.inner.config().lr
-    }
-    fn state_len(&self, spec: &super::TensorSpec) -> usize {
-        2 * spec.len() + super::interface::moment_gap(spec.len())
-    }
-    fn begin(&self, _loss: f32) {}
-    fn accumulation(&self) -> u32 {
-        self.k
-    }
-}
-/// AdamWAccum through the interface: state `[m | gap | v]` (`2·spec.len()` values plus
-/// [`super::moment_gap`], 0 below 16,384 values; one storage type: mixed storage is the direct
-/// [`AdamWAccum::step`]).
-impl<M: Moment> super::Optimizer<M> for AdamWAccum {
-    #[inline]
-    fn apply(
-        &self,
-        _: &(),
-        s: Step,
-        spec: &super::TensorSpec,
-        params: &mut [f32],
-        grads: &mut [f32],
-        state: &mut [M],
-    ) -> Result<super::Outcome, StepError> {
-        let _ = spec;
-        let (m, v) = super::interface::split_moments(state, spec.len())?;
-        self.step(s, params, grads, m, v)?;
-        Ok(if self.is_update_step(s.t) {
-            super::Outcome::Updated
-        } else {
-            super::Outcome::Accumulated
-        })
-    }
-}
+// AdamW with hidden accumulation through the interface: state `[m | gap | v]`; micro-steps
+// that close a window of k update the parameters.
+super::interface::moment_optimizer!(
+    AdamWAccum,
+    "adamw-accum",
+    moments: 2,
+    lr: |o| o.inner.config().lr,
+    accumulation: |o| o.k,
+    updates: |o, t| o.is_update_step(t)
+);
 
 #[cfg(test)]
 mod tests {

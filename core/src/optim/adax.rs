@@ -229,38 +229,15 @@ impl AdaX {
     }
 }
 
-/// AdaX's names and lengths for the [`super::Optimizer`] interface.
-impl super::Stage for AdaX {
-    type Round = ();
-    const NAME: &'static str = "adax";
-    fn lr(&self) -> f32 {
-        self.cfg.lr
-    }
-    fn state_len(&self, spec: &super::TensorSpec) -> usize {
-        2 * spec.len() + super::interface::moment_gap(spec.len())
-    }
-    fn begin(&self, _loss: f32) {}
-}
-/// AdaX through the interface: state `[m | gap | v]` (`2·spec.len()` values plus
-/// [`super::moment_gap`], 0 below 16,384 values; one storage type: mixed storage is the direct
-/// [`AdaX::step`]).
-impl<M: Moment> super::Optimizer<M> for AdaX {
-    #[inline]
-    fn apply(
-        &self,
-        _: &(),
-        s: Step,
-        spec: &super::TensorSpec,
-        params: &mut [f32],
-        grads: &mut [f32],
-        state: &mut [M],
-    ) -> Result<super::Outcome, StepError> {
-        let _ = spec;
-        let (m, v) = super::interface::split_moments(state, spec.len())?;
-        self.step(s, params, grads, m, v)?;
-        Ok(super::Outcome::Updated)
-    }
-}
+// AdaX through the interface: state `[m | gap | v]` (see `moment_gap`).
+super::interface::moment_optimizer!(
+    AdaX,
+    "adax",
+    moments: 2,
+    lr: |o| o.cfg.lr,
+    accumulation: |_| 1,
+    updates: |_, _| true
+);
 
 #[cfg(test)]
 mod tests {

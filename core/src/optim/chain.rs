@@ -12,8 +12,8 @@
 //! | [`Flooding`] | `sign(L − b) · g` (the round's loss) | no | 0 |
 //!
 //! Global-norm clipping needs every tensor's gradient before any is scaled: that is the
-//! round's observe phase ([`Optimizer::observe`]), which a chain runs only when some stage
-//! needs it ([`Optimizer::OBSERVES`]). An observing transform must be the first stage (it
+//! round's observe phase ([`Stage::observe`]), which a chain runs only when some stage
+//! needs it ([`Stage::OBSERVES`]). An observing transform must be the first stage (it
 //! sees the gradients as given); a chain that puts one later does not compile:
 //! ```compile_fail
 //! use margay::optim::{Chain, ClipConfig, ClipForm, EgStepSizeConfig, Stage, TigerConfig};
@@ -91,7 +91,7 @@ pub trait Transform {
     /// Starts a round; `loss` is the loss of these gradients (Flooding reads it).
     fn begin(&self, loss: f32) -> Self::Round;
 
-    /// Observe phase (see [`Optimizer::observe`]).
+    /// Observe phase (see [`Stage::observe`]).
     fn observe(&self, round: &mut Self::Round, spec: &TensorSpec, grads: &[f32]) {
         let _ = (round, spec, grads);
     }
@@ -163,7 +163,9 @@ impl<T: Transform, O: Stage> Stage for Chain<T, O> {
     }
 
     fn state_len(&self, spec: &TensorSpec) -> usize {
-        self.0.state_len(spec) + self.1.state_len(spec)
+        self.0
+            .state_len(spec)
+            .saturating_add(self.1.state_len(spec))
     }
 
     fn check(&self, spec: &TensorSpec) -> Result<(), StepError> {
@@ -226,6 +228,10 @@ impl<M: Moment, T: Transform, O: Optimizer<M>> Optimizer<M> for Chain<T, O> {
         run(self, round, s, spec, Some(health), params, grads, state)
     }
 
+    fn check_params(&self, params: &[f32]) -> Result<(), StepError> {
+        self.1.check_params(params)
+    }
+
     fn skip(&self, s: Step, spec: &TensorSpec, params: &mut [f32], state: &mut [M]) -> Outcome {
         let n = self.0.state_len(spec).min(state.len());
         self.1.skip(s, spec, params, &mut state[n..])
@@ -246,6 +252,8 @@ fn run<M: Moment, T: Transform, O: Optimizer<M>>(
     grads: &mut [f32],
     state: &mut [M],
 ) -> Result<Outcome, StepError> {
+    // A data error of the optimizer comes before any transform rewrites anything.
+    chain.1.check_params(params)?;
     let (ts, os) = split_state(state, chain.0.state_len(spec))?;
     match chain.0.apply(&round.0, spec, grads, ts, health) {
         Some(h) => chain
@@ -263,7 +271,9 @@ impl<A: Transform, B: Transform> Transform for (A, B) {
     const STAGES: u8 = A::STAGES + B::STAGES;
 
     fn state_len(&self, spec: &TensorSpec) -> usize {
-        self.0.state_len(spec) + self.1.state_len(spec)
+        self.0
+            .state_len(spec)
+            .saturating_add(self.1.state_len(spec))
     }
 
     fn check(&self, spec: &TensorSpec) -> Result<(), StepError> {
@@ -313,6 +323,8 @@ impl<A: Transform, B: Transform> Transform for (A, B) {
 pub struct ClipRound {
     acc: NormAccumulator,
     coef: f32,
+    /// `finish` ran: the norm covers the observed tensors and `coef` is set.
+    finished: bool,
 }
 
 impl ClipRound {
@@ -337,6 +349,7 @@ impl Transform for GlobalNormClip {
         ClipRound {
             acc: NormAccumulator::new(),
             coef: 1.0,
+            finished: false,
         }
     }
 
@@ -346,6 +359,7 @@ impl Transform for GlobalNormClip {
 
     fn finish(&self, round: &mut ClipRound) {
         round.coef = self.coefficient(round.acc.norm());
+        round.finished = true;
     }
 
     #[inline]
@@ -360,8 +374,9 @@ impl Transform for GlobalNormClip {
         if round.coef != 1.0 {
             super::clip::scale(grads, round.coef);
         }
-        // A finite global norm means every tensor was finite, and coef ≤ 1 keeps it so.
-        if round.acc.health().is_finite() {
+        // A finite global norm means every observed tensor was finite, and coef ≤ 1 keeps it
+        // so. Without a finished observe phase nothing is known: the optimizer checks itself.
+        if round.finished && round.acc.health().is_finite() {
             Some(GradHealth::FINITE)
         } else {
             health
@@ -375,7 +390,7 @@ impl Transform for EgStepSize {
     const NAME: &'static str = "eg-step-size";
 
     fn state_len(&self, spec: &TensorSpec) -> usize {
-        2 * spec.len()
+        spec.len().saturating_mul(2)
     }
 
     fn init<M: Moment>(&self, spec: &TensorSpec, state: &mut [M]) {

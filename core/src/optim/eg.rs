@@ -88,15 +88,21 @@ impl ExpGrad {
     /// negative or NaN.
     pub fn step(&self, s: Step, params: &mut [f32], grads: &[f32]) -> Result<(), StepError> {
         check_lengths(params.len(), grads.len(), params.len())?;
-        if let Some(index) = params.iter().position(|p| p.is_nan() || *p < 0.0) {
-            return Err(StepError::NegativeParameter { index });
-        }
+        non_negative_params(params)?;
         for (p, &g) in params.iter_mut().zip(grads) {
             // The exponent is capped so the factor stays finite (a zero weight stays 0,
             // never 0·∞); below −104 the factor is 0 anyway. A NaN gradient propagates.
             *p *= exp((-s.lr * g).min(88.0));
         }
         Ok(())
+    }
+}
+
+/// `NegativeParameter` naming the first weight that is negative or NaN.
+fn non_negative_params(params: &[f32]) -> Result<(), StepError> {
+    match params.iter().position(|p| p.is_nan() || *p < 0.0) {
+        Some(index) => Err(StepError::NegativeParameter { index }),
+        None => Ok(()),
     }
 }
 
@@ -177,6 +183,9 @@ impl super::Stage for ExpGrad {
 }
 /// Exponentiated gradient through the interface: no state.
 impl<M: super::Moment> super::Optimizer<M> for ExpGrad {
+    fn check_params(&self, params: &[f32]) -> Result<(), StepError> {
+        non_negative_params(params)
+    }
     #[inline]
     fn apply(
         &self,
@@ -187,8 +196,7 @@ impl<M: super::Moment> super::Optimizer<M> for ExpGrad {
         grads: &mut [f32],
         state: &mut [M],
     ) -> Result<super::Outcome, StepError> {
-        let _ = spec;
-        let _ = state;
+        let _ = (spec, state);
         self.step(s, params, grads)?;
         Ok(super::Outcome::Updated)
     }

@@ -119,7 +119,7 @@ pub enum StepError {
         index: usize,
     },
     /// A state buffer handed to [`super::Optimizer::update`] does not have the length the
-    /// optimizer (or chain) asks for this tensor ([`super::Optimizer::state_len`]).
+    /// optimizer (or chain) asks for this tensor ([`super::Stage::state_len`]).
     StateLength {
         /// The length the stages need for this tensor.
         expected: usize,

@@ -195,6 +195,13 @@ impl<M: Copy + Default, P, O: super::Optimizer<M, P>> super::Optimizer<M, P> for
     fn init(&self, spec: &super::TensorSpec, state: &mut [M]) {
         self.of(spec.kind).init(spec, state)
     }
+    /// Every group's check (the tensor's kind is not known here).
+    fn check_params(&self, params: &[P]) -> Result<(), super::StepError> {
+        self.weight.check_params(params)?;
+        self.bias.check_params(params)?;
+        self.norm_gain.check_params(params)?;
+        self.embedding.check_params(params)
+    }
     fn apply(
         &self,
         round: &O::Round,
@@ -241,7 +248,8 @@ impl<O> Grouped<O> {
         if group_lr == weight_lr {
             s
         } else {
-            super::Step::trusted(s.t, s.lr / weight_lr * group_lr)
+            // Both base rates were validated (> 0, finite); the product stays finite.
+            super::Step::trusted(s.t, (s.lr * (group_lr / weight_lr)).min(f32::MAX))
         }
     }
 }

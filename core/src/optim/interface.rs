@@ -195,17 +195,19 @@ pub trait Stage {
         1
     }
 
-    /// Step `t` at the configured learning rate ([`Stage::lr`] must be a validated rate).
+    /// Step `t` at the configured learning rate. Every margay optimizer's lr is validated
+    /// when built; a user's [`Stage::lr`] that is negative or not finite gives lr 0 (nothing
+    /// moves) rather than an invalid [`Step`].
     fn at(&self, t: u64) -> Step {
-        Step::trusted(t, self.lr())
+        Step::new(t, self.lr()).unwrap_or(Step::trusted(t, 0.0))
     }
 
-    /// Step `t` at the configured learning rate times `schedule.factor(t)`.
+    /// Step `t` at the configured learning rate times `schedule.factor(t)` (the same rule).
     fn at_scheduled<S: Schedule>(&self, t: u64, schedule: &S) -> Step
     where
         Self: Sized,
     {
-        Step::trusted(t, self.lr() * schedule.factor(t))
+        Step::new(t, self.lr() * schedule.factor(t)).unwrap_or(Step::trusted(t, 0.0))
     }
 }
 
@@ -217,6 +219,15 @@ pub trait Optimizer<M: Copy + Default = f32, P = f32>: Stage {
     fn init(&self, spec: &TensorSpec, state: &mut [M]) {
         let _ = spec;
         state.fill(M::default());
+    }
+
+    /// Refuses parameter values the step cannot take (exponentiated gradient: a negative
+    /// weight) before anything is written; generic code that steps several tensors (a chain,
+    /// the on-device trainer) calls it first so that an error modifies nothing. Default: all
+    /// values are fine.
+    fn check_params(&self, params: &[P]) -> Result<(), StepError> {
+        let _ = params;
+        Ok(())
     }
 
     /// The step itself, called by [`Optimizer::update`] once the tensor and every length
@@ -366,12 +377,12 @@ pub(crate) fn split_moments<M>(
 ) -> Result<(&mut [M], &mut [M]), StepError> {
     let gap = moment_gap(n);
     let got = state.len();
-    let expected = 2 * n + gap;
+    let expected = moment_state_len(2, n);
     if got != expected {
         return Err(StepError::StateLength { expected, got });
     }
     let (m, rest) = state.split_at_mut(n);
-    Ok((m, &mut rest[gap..]))
+    Ok((m, rest.get_mut(gap..).unwrap_or_default()))
 }
 
 /// `StageRefused` for a lone optimizer (stage 0).
@@ -380,5 +391,69 @@ pub(crate) const fn refused(stage: &'static str, reason: &'static str) -> StepEr
         stage,
         index: 0,
         reason,
+    }
+}
+
+/// [`Stage`] and [`Optimizer`] for an element-wise optimizer whose state is one moment (`m`,
+/// `len` values, direct step `step(s, p, g, m)`) or two (`[m | gap | v]`, direct step
+/// `step(s, p, g, m, v)`), in any [`super::Moment`] storage: its name, its configured lr, its
+/// own accumulation `k` and whether micro-step `t` moves the parameters.
+macro_rules! moment_optimizer {
+    ($t:ty, $name:literal, moments: $k:tt, lr: $lr:expr, accumulation: $acc:expr, updates: $upd:expr) => {
+        impl $crate::optim::Stage for $t {
+            type Round = ();
+            const NAME: &'static str = $name;
+            fn lr(&self) -> f32 {
+                let lr: fn(&$t) -> f32 = $lr;
+                lr(self)
+            }
+            fn state_len(&self, spec: &$crate::optim::TensorSpec) -> usize {
+                $crate::optim::interface::moment_state_len($k, spec.len())
+            }
+            fn begin(&self, _loss: f32) {}
+            fn accumulation(&self) -> u32 {
+                let k: fn(&$t) -> u32 = $acc;
+                k(self)
+            }
+        }
+
+        impl<M: $crate::optim::Moment> $crate::optim::Optimizer<M> for $t {
+            #[inline]
+            fn apply(
+                &self,
+                _: &(),
+                s: $crate::optim::Step,
+                spec: &$crate::optim::TensorSpec,
+                params: &mut [f32],
+                grads: &mut [f32],
+                state: &mut [M],
+            ) -> Result<$crate::optim::Outcome, $crate::optim::StepError> {
+                $crate::optim::interface::moment_optimizer!(@step $k, self, s, spec, params, grads, state)?;
+                let updates: fn(&$t, u64) -> bool = $upd;
+                Ok(if updates(self, s.t()) {
+                    $crate::optim::Outcome::Updated
+                } else {
+                    $crate::optim::Outcome::Accumulated
+                })
+            }
+        }
+    };
+    (@step 1, $o:ident, $s:ident, $spec:ident, $p:ident, $g:ident, $state:ident) => {{
+        let _ = $spec;
+        $o.step($s, $p, $g, $state)
+    }};
+    (@step 2, $o:ident, $s:ident, $spec:ident, $p:ident, $g:ident, $state:ident) => {{
+        let (m, v) = $crate::optim::interface::split_moments($state, $spec.len())?;
+        $o.step($s, $p, $g, m, v)
+    }};
+}
+pub(crate) use moment_optimizer;
+
+/// State values of an element-wise optimizer with `moments` moments on `n` values.
+pub(crate) const fn moment_state_len(moments: usize, n: usize) -> usize {
+    if moments == 1 {
+        n
+    } else {
+        n.saturating_mul(2).saturating_add(moment_gap(n))
     }
 }

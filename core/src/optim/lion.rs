@@ -229,35 +229,15 @@ impl<M: Moment> crate::simd::Kernel for LionLoop<'_, M> {
     }
 }
 
-/// Lion's names and lengths for the [`super::Optimizer`] interface.
-impl super::Stage for Lion {
-    type Round = ();
-    const NAME: &'static str = "lion";
-    fn lr(&self) -> f32 {
-        self.cfg.lr
-    }
-    fn state_len(&self, spec: &super::TensorSpec) -> usize {
-        spec.len()
-    }
-    fn begin(&self, _loss: f32) {}
-}
-/// Lion through the interface: state `m` (`spec.len()` values).
-impl<M: Moment> super::Optimizer<M> for Lion {
-    #[inline]
-    fn apply(
-        &self,
-        _: &(),
-        s: Step,
-        spec: &super::TensorSpec,
-        params: &mut [f32],
-        grads: &mut [f32],
-        state: &mut [M],
-    ) -> Result<super::Outcome, StepError> {
-        let _ = spec;
-        self.step(s, params, grads, state)?;
-        Ok(super::Outcome::Updated)
-    }
-}
+// Lion through the interface: state `m` (`len` values), any `Moment` storage.
+super::interface::moment_optimizer!(
+    Lion,
+    "lion",
+    moments: 1,
+    lr: |o| o.cfg.lr,
+    accumulation: |_| 1,
+    updates: |_, _| true
+);
 
 /// Lion in a fixed-point or f64 format ([`Lion::step_scalar`]) through the interface.
 macro_rules! lion_scalar {

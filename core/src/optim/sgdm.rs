@@ -155,42 +155,15 @@ impl Sgdm {
     }
 }
 
-/// Sgdm's names and lengths for the [`super::Optimizer`] interface.
-impl super::Stage for Sgdm {
-    type Round = ();
-    const NAME: &'static str = "sgdm";
-    fn lr(&self) -> f32 {
-        self.cfg.lr
-    }
-    fn state_len(&self, spec: &super::TensorSpec) -> usize {
-        spec.len()
-    }
-    fn begin(&self, _loss: f32) {}
-    fn accumulation(&self) -> u32 {
-        self.cfg.accumulation
-    }
-}
-/// SGDM through the interface: state `m` (`spec.len()` values).
-impl<M: Moment> super::Optimizer<M> for Sgdm {
-    #[inline]
-    fn apply(
-        &self,
-        _: &(),
-        s: Step,
-        spec: &super::TensorSpec,
-        params: &mut [f32],
-        grads: &mut [f32],
-        state: &mut [M],
-    ) -> Result<super::Outcome, StepError> {
-        let _ = spec;
-        self.step(s, params, grads, state)?;
-        Ok(if self.is_update_step(s.t) {
-            super::Outcome::Updated
-        } else {
-            super::Outcome::Accumulated
-        })
-    }
-}
+// SGDM through the interface: state `m` (`len` values).
+super::interface::moment_optimizer!(
+    Sgdm,
+    "sgdm",
+    moments: 1,
+    lr: |o| o.cfg.lr,
+    accumulation: |o| o.cfg.accumulation,
+    updates: |o, t| o.is_update_step(t)
+);
 
 #[cfg(test)]
 mod tests {

@@ -524,15 +524,27 @@ impl super::Stage for Tiger {
     }
     fn begin(&self, _loss: f32) {}
     fn check(&self, spec: &super::TensorSpec) -> Result<(), StepError> {
-        match self.cfg.lr_mode {
-            LrMode::RmsPerRow { cols } if !spec.len().is_multiple_of(cols) => {
-                Err(super::interface::refused(
-                    "tiger",
-                    "RmsPerRow needs a length that is a multiple of cols",
-                ))
-            }
-            _ => Ok(()),
+        let LrMode::RmsPerRow { cols } = self.cfg.lr_mode else {
+            return Ok(());
+        };
+        let shape_cols = match (spec.shape, spec.kind) {
+            (_, super::ParamKind::Embedding { cols: c }) => Some(c),
+            (super::Shape::Matrix { cols: c, .. }, _) => Some(c),
+            _ => None,
+        };
+        if shape_cols.is_some_and(|c| c != cols) {
+            return Err(super::interface::refused(
+                "tiger",
+                "RmsPerRow's row length differs from the tensor's rows",
+            ));
         }
+        if !spec.len().is_multiple_of(cols) {
+            return Err(super::interface::refused(
+                "tiger",
+                "RmsPerRow needs a length that is a multiple of cols",
+            ));
+        }
+        Ok(())
     }
     fn accumulation(&self) -> u32 {
         self.cfg.accumulation

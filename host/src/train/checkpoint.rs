@@ -267,13 +267,16 @@ pub fn read(path: &Path) -> Result<Loaded, String> {
     let meta: Meta = serde_json::from_str(json).map_err(|e| {
         format!("{p}: unreadable margay metadata ({e}); retrain or use another checkpoint")
     })?;
-    if meta.format != FORMAT {
+    let optimizer = info.get("optimizer").cloned().unwrap_or_default();
+    // Format 1 differs only for the optimizers now on the generic adapter: Lion's and
+    // Tiger's format-1 checkpoints are the same files.
+    let same_layout = meta.format == 1 && (optimizer == "lion" || optimizer == "tiger");
+    if meta.format != FORMAT && !same_layout {
         return Err(format!(
             "{p}: checkpoint format {} but this margay reads format {FORMAT}; retrain",
             meta.format
         ));
     }
-    let optimizer = info.get("optimizer").cloned().unwrap_or_default();
     let times = serde_json::from_str(info.get("optimizer_time").map_or("{}", |s| s.as_str()))
         .map_err(|e| format!("{p}: unreadable optimizer_time ({e})"))?;
     Ok(Loaded {

@@ -107,7 +107,7 @@ impl<B: Backend, O: Optimizer<f32> + Send + Sync + Clone + 'static> SimpleOptimi
                 (v, 0)
             }
         };
-        let s = Step::new(time as u64 + 1, lr as f32)
+        let s = Step::new((time as u64).saturating_add(1), lr as f32)
             .expect("the schedule's learning rates are finite and >= 0");
         let round = self.groups.begin(0.0);
         // Lengths agree by construction (the state comes from `init` or from a checkpoint
@@ -120,7 +120,7 @@ impl<B: Backend, O: Optimizer<f32> + Send + Sync + Clone + 'static> SimpleOptimi
             Tensor::from_data(TensorData::new(pv, dims), &device),
             Some(CoreState {
                 state: Tensor::from_data(TensorData::new(sv, [n]), &device),
-                time: time + 1,
+                time: time.saturating_add(1),
             }),
         )
     }

@@ -327,49 +327,61 @@ impl TrainConfig {
     /// AdamW through the generic adapter (no decay on vectors, as nanoGPT).
     pub fn core_adamw(&self) -> Result<Core<CoreAdamW>, ConfigError> {
         let c = self.adamw();
-        Core::new(|decay| {
-            AdamWConfig {
-                weight_decay: if decay { c.weight_decay } else { 0.0 },
-                ..c
-            }
-            .build()
-        })
+        grouped(
+            |wd| {
+                AdamWConfig {
+                    weight_decay: wd,
+                    ..c
+                }
+                .build()
+            },
+            c.weight_decay,
+        )
     }
 
     /// Adafactor through the generic adapter.
     pub fn core_adafactor(&self) -> Result<Core<CoreAdafactor>, ConfigError> {
         let c = self.adafactor();
-        Core::new(|decay| {
-            AdafactorConfig {
-                weight_decay: if decay { c.weight_decay } else { 0.0 },
-                ..c
-            }
-            .build()
-        })
+        grouped(
+            |wd| {
+                AdafactorConfig {
+                    weight_decay: wd,
+                    ..c
+                }
+                .build()
+            },
+            c.weight_decay,
+        )
     }
 
     /// SGDM through the generic adapter.
     pub fn core_sgdm(&self) -> Result<Core<CoreSgdm>, ConfigError> {
         let c = self.sgdm();
-        Core::new(|decay| {
-            SgdmConfig {
-                weight_decay: if decay { c.weight_decay } else { 0.0 },
-                ..c
-            }
-            .build()
-        })
+        grouped(
+            |wd| {
+                SgdmConfig {
+                    weight_decay: wd,
+                    ..c
+                }
+                .build()
+            },
+            c.weight_decay,
+        )
     }
 
     /// AdaX-W through the generic adapter.
     pub fn core_adax(&self) -> Result<Core<CoreAdaX>, ConfigError> {
         let c = self.adax();
-        Core::new(|decay| {
-            AdaXConfig {
-                weight_decay: if decay { c.weight_decay } else { 0.0 },
-                ..c
-            }
-            .build()
-        })
+        grouped(
+            |wd| {
+                AdaXConfig {
+                    weight_decay: wd,
+                    ..c
+                }
+                .build()
+            },
+            c.weight_decay,
+        )
     }
 
     /// The core Tiger config of this run (β from `beta1`; `accumulation` is Tiger's k).
@@ -437,6 +449,14 @@ where
         OptimKind::Sgdm => run::<B, _>(cfg, cfg.core_sgdm().map_err(map)?, opts, device),
         OptimKind::Adax => run::<B, _>(cfg, cfg.core_adax().map_err(map)?, opts, device),
     }
+}
+
+/// The generic adapter's groups: `build(weight_decay)` for matrices, `build(0)` for vectors.
+fn grouped<O: margay::optim::Optimizer<f32>>(
+    build: impl Fn(f32) -> Result<O, ConfigError>,
+    weight_decay: f32,
+) -> Result<Core<O>, ConfigError> {
+    Core::new(|decay| build(if decay { weight_decay } else { 0.0 }))
 }
 
 /// Every parameter's shape (for the optimizer-state size in the report).

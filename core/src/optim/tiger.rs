@@ -215,8 +215,9 @@ impl Tiger {
     /// Reads the gradients twice: once for the guard (every gradient must be known finite
     /// before any weight moves), once for the update. See [`Tiger::step_with_health`].
     // Inlined into each caller, so a caller's constants (lengths, lr mode, k) fold as they
-    // did before the interface added call sites (M4F instruction counts, `insncount.sh`).
-    #[inline(always)]
+    // did before the interface added call sites (M4F instruction counts, `insncount.sh`);
+    // on the soft-float Cortex-M0 (`eabi`) one copy, to save its 256 KiB of flash.
+    #[cfg_attr(not(target_abi = "eabi"), inline(always))]
     pub fn step<M: Moment>(
         &self,
         s: Step,
@@ -236,7 +237,7 @@ impl Tiger {
     ///
     /// A `health` that wrongly says finite is not undefined behaviour: a NaN gradient then
     /// flows into the momentum and the weight, as in Lion.
-    #[inline(always)]
+    #[cfg_attr(not(target_abi = "eabi"), inline(always))]
     pub fn step_with_health<M: Moment>(
         &self,
         s: Step,

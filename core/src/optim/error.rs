@@ -55,6 +55,17 @@ pub enum ConfigError {
         /// Config field name.
         field: &'static str,
     },
+    /// The field must lie in `[min, max]` (iteration counts).
+    OutOfRange {
+        /// Config field name.
+        field: &'static str,
+        /// Value given.
+        value: f32,
+        /// Least accepted value.
+        min: f32,
+        /// Largest accepted value.
+        max: f32,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -79,6 +90,12 @@ impl fmt::Display for ConfigError {
             ConfigError::NotIncreasing { field } => {
                 write!(f, "`{field}` steps must be strictly increasing")
             }
+            ConfigError::OutOfRange {
+                field,
+                value,
+                min,
+                max,
+            } => write!(f, "`{field}` must be in {min}..={max}, got {value}"),
         }
     }
 }

@@ -13,6 +13,7 @@
 //! | [`GlobalNormClip`] | `clip.rs` | none |
 //! | [`EgStepSize`] | `eg.rs` | 2 (`ν`, `g₋₁`) |
 //! | [`Flooding`] | `flooding.rs` | none |
+//! | [`Muon`] | `muon.rs` | 1 momentum matrix (+ Newton–Schulz scratch) |
 //!
 //! **The interface** (`interface.rs`, `chain.rs`): every optimizer implements [`Stage`] and
 //! [`Optimizer`] (per tensor, described by a [`TensorSpec`], state in caller memory), and
@@ -42,6 +43,7 @@ mod lazy;
 mod lion;
 mod lowrank;
 mod moment;
+mod muon;
 mod schedule;
 mod sgdm;
 mod step;
@@ -64,6 +66,7 @@ pub use lazy::Rows;
 pub use lion::{Lion, LionConfig};
 pub use lowrank::LowRank;
 pub use moment::Moment;
+pub use muon::{ns_scratch_len, AdjustLr, Muon, MuonConfig};
 pub use schedule::{Constant, InverseTime, PiecewiseLinear, Schedule, WarmupCosine};
 pub use sgdm::{Sgdm, SgdmConfig};
 pub use step::Step;

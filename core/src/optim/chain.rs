@@ -117,6 +117,14 @@ pub trait Transform {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Chain<T, O>(pub T, pub O);
 
+/// `(the first n values, the rest)` of a chain's state, `n` clamped to its length (the
+/// lengths were checked by `update`; a direct call with a short state never panics).
+#[inline(always)]
+fn split_first<M>(state: &mut [M], n: usize) -> (&mut [M], &mut [M]) {
+    let n = n.min(state.len());
+    state.split_at_mut(n)
+}
+
 /// Prefixes an error from a later stage with the position of the stages before it.
 fn shifted(e: StepError, by: u8) -> StepError {
     match e {
@@ -195,8 +203,7 @@ impl<T: Transform, O: Stage> Stage for Chain<T, O> {
 
 impl<M: Moment, T: Transform, O: Optimizer<M>> Optimizer<M> for Chain<T, O> {
     fn init(&self, spec: &TensorSpec, state: &mut [M]) {
-        let n = self.0.state_len(spec).min(state.len());
-        let (a, b) = state.split_at_mut(n);
+        let (a, b) = split_first(state, self.0.state_len(spec));
         self.0.init(spec, a);
         self.1.init(spec, b);
     }
@@ -233,8 +240,12 @@ impl<M: Moment, T: Transform, O: Optimizer<M>> Optimizer<M> for Chain<T, O> {
     }
 
     fn skip(&self, s: Step, spec: &TensorSpec, params: &mut [f32], state: &mut [M]) -> Outcome {
-        let n = self.0.state_len(spec).min(state.len());
-        self.1.skip(s, spec, params, &mut state[n..])
+        self.1.skip(
+            s,
+            spec,
+            params,
+            split_first(state, self.0.state_len(spec)).1,
+        )
     }
 }
 
@@ -282,8 +293,7 @@ impl<A: Transform, B: Transform> Transform for (A, B) {
     }
 
     fn init<M: Moment>(&self, spec: &TensorSpec, state: &mut [M]) {
-        let n = self.0.state_len(spec).min(state.len());
-        let (a, b) = state.split_at_mut(n);
+        let (a, b) = split_first(state, self.0.state_len(spec));
         self.0.init(spec, a);
         self.1.init(spec, b);
     }
@@ -311,8 +321,7 @@ impl<A: Transform, B: Transform> Transform for (A, B) {
         state: &mut [M],
         health: Option<GradHealth>,
     ) -> Option<GradHealth> {
-        let n = self.0.state_len(spec).min(state.len());
-        let (a, b) = state.split_at_mut(n);
+        let (a, b) = split_first(state, self.0.state_len(spec));
         let h = self.0.apply(&round.0, spec, grads, a, health);
         self.1.apply(&round.1, spec, grads, b, h)
     }

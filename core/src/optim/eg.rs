@@ -175,8 +175,7 @@ impl super::Stage for ExpGrad {
     fn lr(&self) -> f32 {
         self.cfg.lr
     }
-    fn state_len(&self, spec: &super::TensorSpec) -> usize {
-        let _ = spec;
+    fn state_len(&self, _: &super::TensorSpec) -> usize {
         0
     }
     fn begin(&self, _loss: f32) {}
@@ -191,12 +190,11 @@ impl<M: super::Moment> super::Optimizer<M> for ExpGrad {
         &self,
         _: &(),
         s: Step,
-        spec: &super::TensorSpec,
+        _: &super::TensorSpec,
         params: &mut [f32],
         grads: &mut [f32],
-        state: &mut [M],
+        _: &mut [M],
     ) -> Result<super::Outcome, StepError> {
-        let _ = (spec, state);
         self.step(s, params, grads)?;
         Ok(super::Outcome::Updated)
     }

@@ -248,12 +248,11 @@ impl super::Optimizer<$t, $t> for Lion {
         &self,
         _: &(),
         s: Step,
-        spec: &super::TensorSpec,
+        _: &super::TensorSpec,
         params: &mut [$t],
         grads: &mut [$t],
         state: &mut [$t],
     ) -> Result<super::Outcome, StepError> {
-        let _ = spec;
         self.step_scalar(s, params, grads, state)?;
         Ok(super::Outcome::Updated)
     }

@@ -282,7 +282,8 @@ impl super::Optimizer<f32> for Muon {
     ) -> Result<Outcome, StepError> {
         let (rows, cols) = Self::dims(spec)?;
         let n = rows * cols;
-        super::check_lengths(n, params.len(), grads.len())?;
+        super::check_len(n, params.len())?;
+        super::check_len(n, grads.len())?;
         super::check_len(Stage::state_len(self, spec), state.len())?;
         let (b, rest) = state.split_at_mut(n);
         let (x, scratch) = rest.split_at_mut(n);

@@ -558,12 +558,11 @@ impl<M: Moment> super::Optimizer<M> for Tiger {
         &self,
         _: &(),
         s: Step,
-        spec: &super::TensorSpec,
+        _: &super::TensorSpec,
         params: &mut [f32],
         grads: &mut [f32],
         state: &mut [M],
     ) -> Result<super::Outcome, StepError> {
-        let _ = spec;
         self.step(s, params, grads, state).map(Into::into)
     }
     #[inline]
@@ -600,12 +599,11 @@ impl super::Optimizer<$t, $t> for Tiger {
         &self,
         _: &(),
         s: Step,
-        spec: &super::TensorSpec,
+        _: &super::TensorSpec,
         params: &mut [$t],
         grads: &mut [$t],
         state: &mut [$t],
     ) -> Result<super::Outcome, StepError> {
-        let _ = spec;
         self.step_scalar(s, params, grads, state).map(Into::into)
     }
     fn skip(&self, _: Step, _: &super::TensorSpec, params: &mut [$t], _: &mut [$t]) -> super::Outcome {

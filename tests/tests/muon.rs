@@ -1,5 +1,5 @@
 //! Muon (`margay::optim::Muon`) against `torch.optim.Muon`'s golden vectors
-//! (`../shared/vectors/muon.json`, kind `muon`, format in that folder's README): every case,
+//! (`tests/vectors/muon.json`, a copy of `../shared/vectors/muon.json`, kind `muon`, format in that folder's README): every case,
 //! every step, the parameters within `tolerance` and the Newton–Schulz output within
 //! `orthogonalized_tolerance`; plus the properties the issue names.
 
@@ -7,12 +7,9 @@ use margay::optim::{AdjustLr, MuonConfig, Optimizer, Stage, TensorSpec};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/vectors/muon.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/vectors/muon.json");
     let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{path}: {e}; the shared vectors must sit beside the repo"));
+        .unwrap_or_else(|e| panic!("{path}: {e}; tests/vectors ships muon.json"));
     serde_json::from_str(&text).expect("muon.json parses")
 }
 

@@ -4,7 +4,10 @@
 //! is process-wide: this file is its own test process, so nothing else runs beside it.
 
 use margay::math::SplitMix64;
-use margay::optim::{AdamWConfig, ClipConfig, ClipForm, GlobalNormClip, LionConfig, TigerConfig};
+use margay::optim::{
+    AdamWConfig, ClipConfig, ClipForm, DirectionSource, Directions, GlobalNormClip, LionConfig,
+    SgdConfig, TigerConfig, ZoConfig,
+};
 use margay::quant::{FsqConfig, Tanh};
 use margay::rope::{Direction, Layout, Positions, RopeConfig};
 use margay::simd::{level, set_max_level, Level};
@@ -86,6 +89,28 @@ fn run_all() -> Vec<Vec<u32>> {
                 }
             }
         }
+    }
+    // Zeroth-order: counter directions of both kinds and a fused step (the same z on every
+    // level, the same bits of the step).
+    for kind in [Directions::Rademacher, Directions::Gaussian] {
+        let zo = ZoConfig {
+            directions: kind,
+            samples: 2,
+            seed: 3,
+            ..ZoConfig::new(1e-3)
+        }
+        .build()
+        .unwrap();
+        let z = zo.directions(9);
+        let mut zs = vec![0.0f32; 1003];
+        z.fill(1, 2, 5, &mut zs);
+        out.push(bits(&zs));
+        let mut p = data(&mut rng, 1003);
+        let est = zo.estimate(&z, &mut [&mut p[..]], |p| p[0].iter().map(|x| x * x).sum());
+        let sgd = SgdConfig::new(0.01).build().unwrap();
+        est.sgd_step::<_, f32>(&z, &sgd, sgd.at(1), 0, &mut p, &mut [])
+            .unwrap();
+        out.push(bits(&p));
     }
     out
 }

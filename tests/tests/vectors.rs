@@ -52,6 +52,68 @@ fn rope2d_golden_vectors_pass() {
     assert_eq!(run_kind("rope2d.json"), 2);
 }
 
+#[test]
+fn muon_golden_vectors_pass() {
+    assert_eq!(run_kind("muon.json"), 14);
+}
+
+#[test]
+fn zo_golden_vectors_pass() {
+    assert_eq!(run_kind("zo.json"), 8);
+}
+
+/// One value changed in `muon.json` (a parameter, then a Newton–Schulz output) and in
+/// `zo.json` (a parameter, a projected gradient, a loss) fails that case and only that case.
+#[test]
+fn changed_muon_and_zo_values_fail() {
+    let changes: [(&str, &str, usize, f64); 5] = [
+        ("muon.json", "expected", 1, 1e-3),
+        ("muon.json", "orthogonalized", 0, 1e-2),
+        ("zo.json", "expected", 2, 1e-3),
+        ("zo.json", "projected_grads", 1, 1e-1),
+        ("zo.json", "losses", 0, 1e-3),
+    ];
+    for (file, key, step, delta) in changes {
+        let text = std::fs::read_to_string(vectors_dir().join(file)).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let case = &mut v["cases"][3];
+        let slot = match key {
+            "losses" => &mut case[key][step][0][0],
+            _ => &mut case[key][step][0],
+        };
+        let e = slot.as_f64().unwrap();
+        *slot = serde_json::json!(e + delta);
+        let mut f = load_file(&vectors_dir().join(file)).unwrap();
+        f.cases = v["cases"].as_array().unwrap().clone();
+        let results = run_file(&f).unwrap();
+        let failed: Vec<_> = results.iter().filter(|r| !r.passed).collect();
+        assert_eq!(failed.len(), 1, "{file} {key}: {results:#?}");
+        assert_eq!(failed[0].name, results[3].name);
+        assert!(
+            failed[0].detail.contains(&format!("step {}", step + 1)),
+            "{:?}",
+            failed[0]
+        );
+    }
+}
+
+#[test]
+fn unknown_zo_base_and_muon_adjust_lr_are_failures() {
+    for (file, edit) in [("zo.json", "base"), ("muon.json", "adjust_lr")] {
+        let mut f = load_file(&vectors_dir().join(file)).unwrap();
+        match edit {
+            "base" => f.cases[0]["base"] = serde_json::json!("adam"),
+            _ => f.cases[0]["config"]["adjust_lr"] = serde_json::json!("spectral"),
+        }
+        let r = run_file(&f).unwrap();
+        assert!(
+            !r[0].passed && r[0].detail.contains("not implemented"),
+            "{:?}",
+            r[0]
+        );
+    }
+}
+
 /// The shipped tolerance at position 131,071 is ~0.06 (sized for an f32 `pos·θ`); margay's
 /// exact angles must pass a far tighter one: 1e-6 at every position.
 #[test]
@@ -190,13 +252,15 @@ fn runner_passes_every_shipped_file() {
         "lfq.json",
         "rope.json",
         "rope2d.json",
+        "muon.json",
+        "zo.json",
     ] {
         std::fs::copy(vectors_dir().join(f), dir.join(f)).unwrap();
     }
     let (code, stdout, stderr) = conformance(&dir);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
-        stdout.trim_end().ends_with("56 passed, 0 failed"),
+        stdout.trim_end().ends_with("78 passed, 0 failed"),
         "{stdout}"
     );
 }

@@ -14,6 +14,8 @@
 //! | [`EgStepSize`] | `eg.rs` | 2 (`ν`, `g₋₁`) |
 //! | [`Flooding`] | `flooding.rs` | none |
 //! | [`Muon`] | `muon.rs` | 1 momentum matrix (+ Newton–Schulz scratch) |
+//! | [`Sgd`] | `sgd.rs` | 1 moment when μ > 0, else none |
+//! | [`Zo`] (zeroth-order estimate) | `zo.rs` | none: z regenerated from a counter |
 //!
 //! **The interface** (`interface.rs`, `chain.rs`): every optimizer implements [`Stage`] and
 //! [`Optimizer`] (per tensor, described by a [`TensorSpec`], state in caller memory), and
@@ -45,9 +47,11 @@ mod lowrank;
 mod moment;
 mod muon;
 mod schedule;
+mod sgd;
 mod sgdm;
 mod step;
 mod tiger;
+mod zo;
 
 pub use adafactor::{Adafactor, AdafactorConfig};
 pub use adamw::{AdamW, AdamWConfig};
@@ -68,9 +72,14 @@ pub use lowrank::LowRank;
 pub use moment::Moment;
 pub use muon::{ns_scratch_len, AdjustLr, Muon, MuonConfig};
 pub use schedule::{Constant, InverseTime, PiecewiseLinear, Schedule, WarmupCosine};
+pub use sgd::{Sgd, SgdConfig};
 pub use sgdm::{Sgdm, SgdmConfig};
 pub use step::Step;
 pub use tiger::{Guard, LrMode, Tiger, TigerConfig, TigerOutcome};
+pub use zo::{
+    CounterZ, DirectionSource, Directions, Estimator, Explicit, Perturbation, Zo, ZoConfig,
+    ZoEstimate, ZoStatus, MAX_SAMPLES,
+};
 
 /// Checks that `params`, `grads` and every state buffer have one length.
 /// Cautious masking's normaliser: `1 / max(mean(scale), 1e-5)` over `(update, gradient)`

@@ -8,6 +8,7 @@ use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod newer;
 mod rope;
 
 /// The format tag every file must carry.
@@ -133,6 +134,8 @@ pub fn run_file(file: &VectorFile) -> Result<Vec<CaseResult>, FormatError> {
             "lfq" => run_lfq(case).map_err(wrap)?,
             "rope" => rope::run_rope(case).map_err(wrap)?,
             "rope2d" => rope::run_rope2d(case).map_err(wrap)?,
+            "muon" => newer::run_muon(case).map_err(wrap)?,
+            "zo" => newer::run_zo(case).map_err(wrap)?,
             other => Outcome::fail(format!("kind `{other}` is not implemented")),
         };
         out.push(CaseResult {

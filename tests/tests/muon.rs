@@ -167,3 +167,82 @@ fn the_quintic_leaves_singular_values_near_one() {
         assert!((0.68..=1.14).contains(&sigma), "σ_{j} = {sigma}");
     }
 }
+
+/// The MuonWithAuxAdam preset: hidden matrices step exactly as bare Muon, the embedding, the
+/// head and vectors exactly as the auxiliary's group at its own lr (times the same schedule).
+#[test]
+fn muon_with_aux_routes_by_kind_with_the_bare_optimizers_bits() {
+    use margay::optim::{AdamWConfig, Grouped, MuonWithAux, ParamKind, TigerConfig};
+    let muon = MuonConfig::new(0.02).build().unwrap();
+    let aux = Grouped::build(4, |k| AdamWConfig::new(3e-4).preset(k).build()).unwrap();
+    let opt = MuonWithAux::new(muon, aux);
+    let specs = [
+        (TensorSpec::matrix(3, 4), true),
+        (TensorSpec::matrix(1, 4), true),
+        (
+            TensorSpec::matrix(6, 4).with_kind(ParamKind::Embedding { cols: 4 }),
+            false,
+        ),
+        (TensorSpec::matrix(4, 6).with_kind(ParamKind::Head), false),
+        (TensorSpec::vector(4).with_kind(ParamKind::Bias), false),
+        (TensorSpec::vector(4).with_kind(ParamKind::NormGain), false),
+        (TensorSpec::vector(4), false),
+    ];
+    for (spec, to_muon) in specs {
+        assert_eq!(opt.routes_to_muon(&spec), to_muon, "{spec:?}");
+        let n = spec.len();
+        let g0: Vec<f32> = (0..n).map(|i| (i as f32 - 5.0) / 9.0).collect();
+        let (mut p1, mut p2) = (vec![0.3f32; n], vec![0.3f32; n]);
+        let mut s1 = vec![0.0f32; opt.state_len(&spec)];
+        for t in 1..=3u64 {
+            // A schedule factor of ½ at step 3: both groups scale together.
+            let f = if t == 3 { 0.5 } else { 1.0 };
+            let step = margay::optim::Step::new(t, 0.02 * f).unwrap();
+            opt.update(&(), step, &spec, &mut p1, &mut g0.clone(), &mut s1)
+                .unwrap();
+        }
+        // The same three steps on the bare optimizer.
+        let mut s2 = vec![
+            0.0f32;
+            if to_muon {
+                muon.state_len(&spec)
+            } else {
+                aux.state_len(&spec)
+            }
+        ];
+        for t in 1..=3u64 {
+            let f = if t == 3 { 0.5 } else { 1.0 };
+            if to_muon {
+                let step = margay::optim::Step::new(t, 0.02 * f).unwrap();
+                muon.update(&(), step, &spec, &mut p2, &mut g0.clone(), &mut s2)
+                    .unwrap();
+            } else {
+                let step = margay::optim::Step::new(t, 3e-4 * f).unwrap();
+                aux.update(&(), step, &spec, &mut p2, &mut g0.clone(), &mut s2)
+                    .unwrap();
+            }
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&p1), bits(&p2), "{spec:?}");
+    }
+    // Tiger as the auxiliary; a vector never reaches Muon's refusal.
+    let aux = Grouped::build(4, |k| TigerConfig::new(1e-3).preset(k).build()).unwrap();
+    let opt = MuonWithAux::new(muon, aux);
+    let spec = TensorSpec::vector(4).with_kind(ParamKind::Bias);
+    let mut st = vec![0.0f32; opt.state_len(&spec)];
+    assert!(opt
+        .update(&(), opt.at(1), &spec, &mut [0.1; 4], &mut [0.2; 4], &mut st)
+        .is_ok());
+    // A wrong state length is an error, nothing modified.
+    let mut p = [0.5f32; 12];
+    let r = opt.update(
+        &(),
+        opt.at(1),
+        &TensorSpec::matrix(3, 4),
+        &mut p,
+        &mut [1.0; 12],
+        &mut [0.0; 5],
+    );
+    assert!(r.is_err());
+    assert_eq!(p, [0.5; 12]);
+}

@@ -53,7 +53,7 @@ impl AmosRule {
     /// for biases and norm gains.
     pub fn sigma(kind: ParamKind, init_std: f32) -> f32 {
         match kind {
-            ParamKind::Weight | ParamKind::Embedding { .. } => init_std,
+            ParamKind::Weight | ParamKind::Head | ParamKind::Embedding { .. } => init_std,
             ParamKind::Bias | ParamKind::NormGain => 0.5,
         }
     }

@@ -6,7 +6,7 @@
 //!
 //! | kind | Tiger preset (`bojone/tiger`) | Lion / AdamW preset |
 //! |---|---|---|
-//! | `Weight` (matrix kernels) | `LrMode::Rms`, decay λ | decay λ |
+//! | `Weight` (matrix kernels), `Head` | `LrMode::Rms`, decay λ | decay λ |
 //! | `Bias` | `Absolute`, `lr_scale = 0.5`, no decay, guard centre 0 | no decay |
 //! | `NormGain` (γ of a norm, init 1) | `Absolute`, `lr_scale = 0.5`, no decay, **guard centre 1** | no decay |
 //! | `Embedding { cols }` | `RmsPerRow { cols }`, decay λ | decay λ |
@@ -32,6 +32,10 @@ use super::{AdamWConfig, LionConfig, LrMode, TigerConfig};
 pub enum ParamKind {
     /// A matrix kernel.
     Weight,
+    /// The output projection (language-model head, classifier): a matrix that
+    /// [`super::MuonWithAux`] sends to the auxiliary optimizer; every other preset treats it
+    /// as a [`ParamKind::Weight`].
+    Head,
     /// A bias vector (init 0).
     Bias,
     /// A norm gain γ (init 1).
@@ -47,7 +51,7 @@ impl TigerConfig {
     /// Tiger's per-kind preset (see the module table); other fields are kept.
     pub const fn preset(self, kind: ParamKind) -> TigerConfig {
         match kind {
-            ParamKind::Weight => TigerConfig {
+            ParamKind::Weight | ParamKind::Head => TigerConfig {
                 lr_mode: LrMode::Rms,
                 ..self
             },
@@ -145,7 +149,7 @@ impl<O> Grouped<O> {
     /// The optimizer of a tensor of kind `kind`.
     pub fn of(&self, kind: ParamKind) -> &O {
         match kind {
-            ParamKind::Weight => &self.weight,
+            ParamKind::Weight | ParamKind::Head => &self.weight,
             ParamKind::Bias => &self.bias,
             ParamKind::NormGain => &self.norm_gain,
             ParamKind::Embedding { .. } => &self.embedding,

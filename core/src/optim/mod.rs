@@ -14,6 +14,7 @@
 //! | [`EgStepSize`] | `eg.rs` | 2 (`ν`, `g₋₁`) |
 //! | [`Flooding`] | `flooding.rs` | none |
 //! | [`Muon`] | `muon.rs` | 1 momentum matrix (+ Newton–Schulz scratch) |
+//! | [`MuonWithAux`] | `muon_aux.rs` | Muon's on hidden matrices, the auxiliary's elsewhere |
 //! | [`Sgd`] | `sgd.rs` | 1 moment when μ > 0, else none |
 //! | [`Zo`] (zeroth-order estimate) | `zo.rs` | none: z regenerated from a counter |
 //!
@@ -46,6 +47,7 @@ mod lion;
 mod lowrank;
 mod moment;
 mod muon;
+mod muon_aux;
 mod schedule;
 mod sgd;
 mod sgdm;
@@ -71,6 +73,7 @@ pub use lion::{Lion, LionConfig};
 pub use lowrank::LowRank;
 pub use moment::Moment;
 pub use muon::{ns_scratch_len, AdjustLr, Muon, MuonConfig};
+pub use muon_aux::MuonWithAux;
 pub use schedule::{Constant, InverseTime, PiecewiseLinear, Schedule, WarmupCosine};
 pub use sgd::{Sgd, SgdConfig};
 pub use sgdm::{Sgdm, SgdmConfig};

@@ -17,9 +17,14 @@ regions=("tiger f32 (own scan)" "tiger f32 (health)" "tiger bf16" "lion" "adamw"
   "fsq [8,5,5,5] libm tanh" "-" "fsq [8,5,5,5] fast tanh" "-" "fsq [8,5,5,5] thresholds" "-" \
   "int8 dot" "-" \
   "rope d=32 from a table" "rope d=32 on the fly" \
-  "-" "tiger f32 (interface)" "lion (interface)" "clip -> tiger (chain)")
-units=(param param param param param - vector - vector - vector - MAC - element element - param param param)
-divs=("$n" "$n" "$n" "$n" "$n" 1 "$nv" 1 "$nv" 1 "$nv" 1 "$n" 1 "$ne" "$ne" 1 "$n" "$n" "$n")
+  "-" "tiger f32 (interface)" "lion (interface)" "clip -> tiger (chain)" \
+  "-" "zo z rademacher" "zo z gaussian" "zo mezo step (q=1)" "muon 8x4 step")
+units=(param param param param param - vector - vector - vector - MAC - element element - param param param \
+  - param param param param)
+mr=$(sed -n 's/^pub const MUON_ROWS: usize = \([0-9]*\);/\1/p' src/bench.rs)
+mc=$(sed -n 's/^pub const MUON_COLS: usize = \([0-9]*\);/\1/p' src/bench.rs)
+divs=("$n" "$n" "$n" "$n" "$n" 1 "$nv" 1 "$nv" 1 "$nv" 1 "$n" 1 "$ne" "$ne" 1 "$n" "$n" "$n" \
+  1 "$n" "$n" "$n" "$(( mr * mc ))")
 for core in "${@:-m4f m0}"; do
   for c in $core; do
     case "$c" in
@@ -33,7 +38,7 @@ for core in "${@:-m4f m0}"; do
     log=target/insns-$c.log
     timeout 300 qemu-system-arm "${qemu[@]}" -nographic -semihosting-config enable=on,target=native \
       -plugin "./$plugin,mark=$mark" -d plugin -D "$log" -kernel "$elf" >/dev/null
-    # The marks print the running count at bench_mark(0..20): deltas between them are regions.
+    # The marks print the running count at bench_mark(0..25): deltas between them are regions.
     mapfile -t totals < <(sed -n 's/.*total=\([0-9]*\) delta.*/\1/p' "$log")
     for i in "${!regions[@]}"; do
       [ "${regions[$i]}" = "-" ] && continue

@@ -9,6 +9,9 @@
 #   bash scripts/train-results.sh --sweep    # 300-step runs over Lion's and Tiger's lr
 #   bash scripts/train-results.sh --family   # 300-step runs: AdamW beside Adafactor, SGDM, AdaX
 #                                            # (the core optimizers on burn's generic adapter)
+#   bash scripts/train-results.sh --sweep-muon-zo  # 300-step runs over Muon's and ZO-SGD's lr
+#   bash scripts/train-results.sh --muon-zo  # 2,000-step Muon and ZO-SGD rows at the swept lr,
+#                                            # and AdamW's peak memory beside them (300 steps)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --release -p margay-host
@@ -19,13 +22,13 @@ mkdir -p "$out"
 row() { # name, then margay train flags
   local name=$1; shift
   "$bin" train --preset nanogpt-cpu --device cpu --out "$out/$name" "$@" | tee "$out/$name.log" | grep '^result' \
-    | sed -E 's/.*optimizer ([a-z]+) .*val loss ([0-9.]+) .* ([0-9]+) tokens\/s .*optimizer state ([0-9]+) bytes.*/\1 \2 \3 \4/' \
-    | { read -r opt val tps bytes; printf '| %s | `%s` | %s | %s | %s |\n' "$name" "$*" "$val" "$tps" "$bytes"; }
+    | sed -E 's/.*optimizer ([a-z-]+) .*val loss ([0-9.]+) .* ([0-9]+) tokens\/s .*optimizer state ([0-9]+) bytes.*peak memory ([0-9]+) kB.*/\1 \2 \3 \4 \5/' \
+    | { read -r opt val tps bytes peak; printf '| %s | `%s` | %s | %s | %s | %s |\n' "$name" "$*" "$val" "$tps" "$bytes" "$(( peak / 1024 )) MiB"; }
 }
 
 if [ "${1:-}" = "--sweep" ]; then
-  echo "| run | flags (300 steps) | val loss | tokens/s | optimizer state (bytes) |"
-  echo "|---|---|---|---|---|"
+  echo "| run | flags (300 steps) | val loss | tokens/s | optimizer state (bytes) | peak RSS (VmHWM) |"
+  echo "|---|---|---|---|---|---|"
   for lr in 1e-4 3e-4 6e-4 1e-3; do
     row "sweep-lion-$lr" --optimizer lion --lr $lr --min-lr "$(python3 -c "print($lr/10)")" --weight-decay 1.0 --steps 300 --eval-interval 300
   done
@@ -35,9 +38,30 @@ if [ "${1:-}" = "--sweep" ]; then
   exit 0
 fi
 
+if [ "${1:-}" = "--sweep-muon-zo" ]; then
+  echo "| run | flags (300 steps) | val loss | tokens/s | optimizer state (bytes) | peak RSS (VmHWM) |"
+  echo "|---|---|---|---|---|---|"
+  for lr in 1e-3 2e-3 4e-3; do
+    row "sweep-muon-$lr" --optimizer muon --lr $lr --min-lr "$(python3 -c "print($lr/10)")" --steps 300 --eval-interval 300
+  done
+  for lr in 3e-5 1e-4 3e-4; do
+    row "sweep-zo-$lr" --optimizer zo-sgd --lr $lr --min-lr "$(python3 -c "print($lr/10)")" --weight-decay 0 --steps 300 --eval-interval 300
+  done
+  exit 0
+fi
+
+if [ "${1:-}" = "--muon-zo" ]; then
+  echo "| run | flags (with --preset nanogpt-cpu) | val loss | tokens/s | optimizer state (bytes) | peak RSS (VmHWM) |"
+  echo "|---|---|---|---|---|---|"
+  row muon --optimizer muon --lr "${MUON_LR:-2e-3}" --min-lr "$(python3 -c "print(${MUON_LR:-2e-3}/10)")"
+  row zo-sgd --optimizer zo-sgd --lr "${ZO_LR:-1e-4}" --min-lr "$(python3 -c "print(${ZO_LR:-1e-4}/10)")" --weight-decay 0
+  row adamw-memory --optimizer adamw --steps 300 --eval-interval 300
+  exit 0
+fi
+
 if [ "${1:-}" = "--family" ]; then
-  echo "| run | flags (300 steps) | val loss | tokens/s | optimizer state (bytes) |"
-  echo "|---|---|---|---|---|"
+  echo "| run | flags (300 steps) | val loss | tokens/s | optimizer state (bytes) | peak RSS (VmHWM) |"
+  echo "|---|---|---|---|---|---|"
   row family-adamw --optimizer adamw --steps 300 --eval-interval 300
   # PyTorch's Adafactor defaults: lr 1e-2 (a cap on the relative step), no weight decay.
   row family-adafactor --optimizer adafactor --lr 1e-2 --min-lr 1e-3 --weight-decay 0 --steps 300 --eval-interval 300
@@ -48,8 +72,8 @@ if [ "${1:-}" = "--family" ]; then
   exit 0
 fi
 
-echo "| run | flags (with --preset nanogpt-cpu) | val loss | tokens/s | optimizer state (bytes) |"
-echo "|---|---|---|---|---|"
+echo "| run | flags (with --preset nanogpt-cpu) | val loss | tokens/s | optimizer state (bytes) | peak RSS (VmHWM) |"
+echo "|---|---|---|---|---|---|"
 row adamw-learned --optimizer adamw --positions learned
 row adamw --optimizer adamw
 row lion --optimizer lion --lr 1e-3 --min-lr 1e-4 --weight-decay 1.0

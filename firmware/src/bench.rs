@@ -8,8 +8,8 @@ use crate::rt::bench_mark;
 use crate::scenarios::Must;
 use half::bf16;
 use margay::optim::{
-    AdamWConfig, Chain, ClipConfig, ClipForm, GradHealth, LionConfig, Optimizer, Stage, TensorSpec,
-    TigerConfig,
+    AdamWConfig, Chain, ClipConfig, ClipForm, CounterZ, DirectionSource, Directions, GradHealth,
+    LionConfig, MuonConfig, Optimizer, SgdConfig, Stage, TensorSpec, TigerConfig, ZoConfig,
 };
 use margay::quant::{dot_i8, FsqConfig, Tanh};
 use margay::rope::{Direction, Positions, RopeConfig, RopeTable};
@@ -156,6 +156,52 @@ fn interface_regions(b: &mut Buffers) {
         &mut b.m,
     ));
     bench_mark(20);
+    zo_muon_regions(b);
+}
+
+/// Muon's test matrix: `MUON_ROWS × MUON_COLS` (a LoRA-like factor: tall, rank 4).
+pub const MUON_ROWS: usize = 8;
+/// See [`MUON_ROWS`].
+pub const MUON_COLS: usize = 4;
+
+/// Marks 21 to 25: regenerating `N` Rademacher then Gaussian directions (21→22, 22→23), one
+/// MeZO step (two-sided, q = 1, Rademacher; a loss that reads one value, so the region is
+/// the perturb / restore passes and the fused SGD update) on `N` parameters (23→24), one Muon
+/// step on an 8×4 matrix (24→25).
+#[inline(never)]
+fn zo_muon_regions(b: &mut Buffers) {
+    let zo = ZoConfig {
+        directions: Directions::Rademacher,
+        ..ZoConfig::new(1e-3)
+    }
+    .build()
+    .must();
+    let sgd = SgdConfig::new(1e-3).build().must();
+    let muon = MuonConfig::new(0.02).build().must();
+    let spec = TensorSpec::matrix(MUON_ROWS, MUON_COLS);
+    let n = MUON_ROWS * MUON_COLS;
+    let len = Stage::state_len(&muon, &spec);
+    let (b, zo, sgd, muon, spec) = core::hint::black_box((b, zo, sgd, muon, spec));
+    bench_mark(21);
+    CounterZ::new(1, 1, Directions::Rademacher).fill(0, 0, 0, &mut b.g);
+    core::hint::black_box(&b.g);
+    bench_mark(22);
+    CounterZ::new(1, 1, Directions::Gaussian).fill(0, 0, 0, &mut b.g);
+    core::hint::black_box(&b.g);
+    bench_mark(23);
+    let dirs = zo.directions(1);
+    let est = zo.estimate(&dirs, &mut [&mut b.p[..]], |p| p[0][0]);
+    let _ = core::hint::black_box(est.sgd_step::<_, f32>(&dirs, &sgd, sgd.at(1), 0, &mut b.p, &mut []));
+    bench_mark(24);
+    let _ = core::hint::black_box(muon.update(
+        &(),
+        muon.at(1),
+        &spec,
+        &mut b.p[..n],
+        &mut b.g[..n],
+        &mut b.m[..len],
+    ));
+    bench_mark(25);
 }
 
 /// Marks 6 to 11: FSQ [8,5,5,5] encode of `FSQ_VECTORS` vectors with each tanh mode in turn

@@ -5,7 +5,10 @@
 
 use half::{bf16, f16};
 use margay::math::SplitMix64;
-use margay::optim::LionConfig;
+use margay::optim::{
+    AdjustLr, DirectionSource, Directions, Estimator, LionConfig, MuonConfig, Optimizer,
+    Perturbation, SgdConfig, TensorSpec, ZoConfig,
+};
 use margay::quant::{
     dot_i8, kmeans_pp, quantize_rows, to_bf16, to_f16, to_fixed, FsqConfig, FsqVariant, LfqConfig,
     Requantize, Rounding, Scalar, Tanh, VqConfig, VqState, I16F16, I8F24,
@@ -18,7 +21,7 @@ use margay::rope::{
 pub type Scenario = (&'static str, fn(&mut dyn FnMut(u32)));
 
 /// Every workload, in order.
-pub const SCENARIOS: [Scenario; 8] = [
+pub const SCENARIOS: [Scenario; 10] = [
     (
         "fsq encode/decode [8,5,5,5] and [7,5,5,5,5], three tanh modes",
         fsq_standard,
@@ -35,6 +38,14 @@ pub const SCENARIOS: [Scenario; 8] = [
     (
         "rope: layouts, partial, scalings, long positions, tables, 2D/3D",
         rope,
+    ),
+    (
+        "muon: 4x6, 6x4, 1x5, 8x2, 3x3 steps (Nesterov on/off, both lr adjustments)",
+        muon,
+    ),
+    (
+        "zo: counter z, SPSA one/two-sided, q = 2, fused SGD / momentum / sign",
+        zo,
     ),
 ];
 
@@ -408,5 +419,123 @@ fn rope_case(cfg: &RopeConfig, rng: &mut SplitMix64, emit: &mut dyn FnMut(u32)) 
                 .must();
         }
         emit((h == &r[..2 * 4 * d]) as u32);
+    }
+}
+
+/// Three Muon steps per shape (tall shapes take the transposed path; 1×5 and 8×2 are the
+/// LoRA-like factors whose Gram matrix is 1×1 and 2×2), every parameter's bits emitted.
+fn muon(emit: &mut dyn FnMut(u32)) {
+    let mut rng = SplitMix64::new(0x4d75_6f6e);
+    let shapes = [
+        (4usize, 6usize, true, AdjustLr::Original),
+        (6, 4, false, AdjustLr::MatchRmsAdamW),
+        (1, 5, true, AdjustLr::Original),
+        (8, 2, true, AdjustLr::MatchRmsAdamW),
+        (3, 3, false, AdjustLr::Original),
+    ];
+    for (rows, cols, nesterov, adjust_lr) in shapes {
+        let muon = MuonConfig {
+            nesterov,
+            adjust_lr,
+            ..MuonConfig::new(0.02)
+        }
+        .build()
+        .must();
+        let spec = TensorSpec::matrix(rows, cols);
+        let n = rows * cols;
+        let mut p = [0.0f32; 24];
+        let mut g = [0.0f32; 24];
+        let mut state = [0.0f32; 2 * 24 + 24 + 2 * 16];
+        let len = margay::optim::Stage::state_len(&muon, &spec);
+        for x in p[..n].iter_mut() {
+            *x = rng.next_f32() - 0.5;
+        }
+        for t in 1..=3 {
+            for x in g[..n].iter_mut() {
+                *x = (rng.next_f32() - 0.5) * 4.0;
+            }
+            muon.update(&(), muon.at(t), &spec, &mut p[..n], &mut g[..n], &mut state[..len])
+                .must();
+            for x in &p[..n] {
+                emit(x.to_bits());
+            }
+        }
+    }
+}
+
+/// `½·Σ a(θ − c)²` over two tensors, in index order.
+fn zo_loss(p: &mut [&mut [f32]]) -> f32 {
+    let mut s = 0.0f32;
+    for (k, t) in p.iter().enumerate() {
+        for (i, &x) in t.iter().enumerate() {
+            let a = 0.5 + ((i + k) % 4) as f32 * 0.25;
+            let d = x - (i % 7) as f32 * 0.125;
+            s += 0.5 * a * d * d;
+        }
+    }
+    s
+}
+
+/// Counter directions (both kinds, at offsets inside and across 64-value words), then four
+/// zeroth-order steps per configuration on two tensors, projected gradients, losses and
+/// parameters emitted.
+fn zo(emit: &mut dyn FnMut(u32)) {
+    let mut z = [0.0f32; 70];
+    for kind in [Directions::Rademacher, Directions::Gaussian] {
+        let c = margay::optim::CounterZ::new(0x5eed, 3, kind);
+        for start in [0usize, 1, 63, 1000] {
+            c.fill(1, 2, start, &mut z);
+            for x in &z {
+                emit(x.to_bits());
+            }
+        }
+    }
+    let mut rng = SplitMix64::new(0x5a50);
+    let configs = [
+        (Directions::Rademacher, Perturbation::TwoSided, Estimator::Projected, 0.0f32),
+        (Directions::Gaussian, Perturbation::OneSided, Estimator::Projected, 0.9),
+        (Directions::Gaussian, Perturbation::TwoSided, Estimator::Sign, 0.0),
+    ];
+    for (directions, perturbation, estimator, momentum) in configs {
+        let zo = ZoConfig {
+            eps: 1e-2,
+            samples: 2,
+            directions,
+            perturbation,
+            estimator,
+            seed: 7,
+        }
+        .build()
+        .must();
+        let sgd = SgdConfig {
+            momentum,
+            weight_decay: 0.01,
+            ..SgdConfig::new(0.02)
+        }
+        .build()
+        .must();
+        let (mut a, mut b) = ([0.0f32; 67], [0.0f32; 9]);
+        for x in a.iter_mut().chain(b.iter_mut()) {
+            *x = rng.next_f32() * 2.0 - 1.0;
+        }
+        let (mut ma, mut mb) = ([0.0f32; 67], [0.0f32; 9]);
+        let la = sgd.momentum_len(67);
+        let lb = sgd.momentum_len(9);
+        for t in 1..=4 {
+            let dirs = zo.directions(t);
+            let est = zo.estimate(&dirs, &mut [&mut a[..], &mut b[..]], zo_loss);
+            for x in est.projected() {
+                emit(x.to_bits());
+            }
+            for [fp, fm] in est.losses() {
+                emit(fp.to_bits());
+                emit(fm.to_bits());
+            }
+            est.sgd_step(&dirs, &sgd, sgd.at(t), 0, &mut a, &mut ma[..la]).must();
+            est.sgd_step(&dirs, &sgd, sgd.at(t), 1, &mut b, &mut mb[..lb]).must();
+            for x in a.iter().chain(b.iter()) {
+                emit(x.to_bits());
+            }
+        }
     }
 }

@@ -83,6 +83,9 @@ struct TrainArgs {
     /// Weight decay (matrices only).
     #[arg(long)]
     weight_decay: Option<f32>,
+    /// ZO-SGD's perturbation ε (MeZO's 1e-3 when not given).
+    #[arg(long)]
+    zo_eps: Option<f32>,
     /// β₁ (Tiger: its β).
     #[arg(long)]
     beta1: Option<f32>,
@@ -345,6 +348,18 @@ fn demo(steps: u64) {
     }
 }
 
+/// The process's peak resident memory (`VmHWM` of `/proc/self/status`, Linux), measured.
+#[cfg(feature = "train")]
+fn peak_memory() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
+        })
+        .unwrap_or_else(|| "n/a (no /proc/self/status)".into())
+}
+
 #[cfg(feature = "train")]
 fn train(a: TrainArgs) -> Result<(), String> {
     use margay_host::train::{backend, data::Source, model::RopeScaling, run};
@@ -376,6 +391,9 @@ fn train(a: TrainArgs) -> Result<(), String> {
         seed,
         positions
     );
+    if a.zo_eps.is_some() {
+        c.zo_eps = a.zo_eps;
+    }
     if a.weight_decay.is_some() {
         c.weight_decay = a.weight_decay;
     }
@@ -417,13 +435,14 @@ fn train(a: TrainArgs) -> Result<(), String> {
     let val = r.meta.val_loss.last().map_or(f32::NAN, |v| v.1);
     let train = r.meta.train_loss.last().map_or(f32::NAN, |v| v.1);
     println!(
-        "result: optimizer {} | steps {} | val loss {val:.4} | last batch loss {train:.4} | {:.0} tokens/s | params {} | optimizer state {} bytes | guarded steps {}",
+        "result: optimizer {} | steps {} | val loss {val:.4} | last batch loss {train:.4} | {:.0} tokens/s | params {} | optimizer state {} bytes | guarded steps {} | peak memory {}",
         c.optimizer.name(),
         r.meta.step,
         r.meta.tokens_per_s,
         r.params,
         r.state_bytes,
-        r.meta.guarded
+        r.meta.guarded,
+        peak_memory()
     );
     println!(
         "wrote {} and {}",

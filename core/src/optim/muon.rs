@@ -135,8 +135,9 @@ fn lerp(a: f32, b: f32, w: f32) -> f32 {
     }
 }
 
-/// `out (m×p) = l (m×n) · r (n×p)`, row-major, sums in index order.
-fn matmul(l: &[f32], r: &[f32], m: usize, n: usize, p: usize, out: &mut [f32]) {
+/// `out (m×p) = l (m×n) · r (n×p)`, row-major, each sum `((0 + l₀r₀) + l₁r₁) + …` in index
+/// order: the reference loop [`matmul`] is tested against, and what embedded targets run.
+fn matmul_reference(l: &[f32], r: &[f32], m: usize, n: usize, p: usize, out: &mut [f32]) {
     for i in 0..m {
         for j in 0..p {
             let mut acc = 0.0f32;
@@ -145,6 +146,126 @@ fn matmul(l: &[f32], r: &[f32], m: usize, n: usize, p: usize, out: &mut [f32]) {
             }
             out[i * p + j] = acc;
         }
+    }
+}
+
+/// Rows and columns of the register tile of [`Blocked`].
+const MR: usize = 4;
+const NR: usize = 16;
+
+/// The same products and the same order of additions as [`matmul_reference`] (so the same
+/// bits), computed in 4 × 16 tiles whose accumulators stay in registers: each `out[i][j]`
+/// still adds `l[i][k]·r[k][j]` for k = 0, 1, … onto 0. Column panels outermost, so a
+/// panel of `r` (n × 16) stays in cache across the row tiles.
+struct Blocked<'a> {
+    l: &'a [f32],
+    r: &'a [f32],
+    m: usize,
+    n: usize,
+    p: usize,
+    out: &'a mut [f32],
+    /// The product is known to be exactly symmetric (`W·Wᵀ`, and `A·A` for a symmetric A:
+    /// `out[j][i]` sums the same products in the same order as `out[i][j]`): tiles wholly
+    /// below the diagonal are skipped and mirrored, the same bits at two thirds of the work.
+    symmetric: bool,
+}
+
+impl crate::simd::Kernel for Blocked<'_> {
+    type Out = ();
+    #[inline(always)]
+    fn run(self) {
+        let Blocked {
+            l,
+            r,
+            m,
+            n,
+            p,
+            out,
+            symmetric,
+        } = self;
+        let mut j0 = 0;
+        while j0 + NR <= p {
+            let mut i0 = 0;
+            while i0 + MR <= m {
+                if symmetric && i0 >= j0 + NR {
+                    // Wholly below the diagonal: mirrored at the end.
+                    i0 += MR;
+                    continue;
+                }
+                let mut acc = [[0.0f32; NR]; MR];
+                for k in 0..n {
+                    let row: &[f32; NR] = r[k * p + j0..k * p + j0 + NR]
+                        .try_into()
+                        .expect("NR values");
+                    for (ii, a) in acc.iter_mut().enumerate() {
+                        let x = l[(i0 + ii) * n + k];
+                        for (acc, &y) in a.iter_mut().zip(row.iter()) {
+                            *acc += x * y;
+                        }
+                    }
+                }
+                for (ii, a) in acc.iter().enumerate() {
+                    out[(i0 + ii) * p + j0..(i0 + ii) * p + j0 + NR].copy_from_slice(a);
+                }
+                i0 += MR;
+            }
+            // Rows left over: one row, 16 columns at a time.
+            for i in i0..m {
+                let mut acc = [0.0f32; NR];
+                for k in 0..n {
+                    let x = l[i * n + k];
+                    for (acc, &y) in acc.iter_mut().zip(&r[k * p + j0..k * p + j0 + NR]) {
+                        *acc += x * y;
+                    }
+                }
+                out[i * p + j0..i * p + j0 + NR].copy_from_slice(&acc);
+            }
+            j0 += NR;
+        }
+        // Columns left over: the reference loop.
+        for i in 0..m {
+            for j in j0..p {
+                let mut acc = 0.0f32;
+                for k in 0..n {
+                    acc += l[i * n + k] * r[k * p + j];
+                }
+                out[i * p + j] = acc;
+            }
+        }
+        if symmetric {
+            for i in 0..m {
+                for j in 0..i {
+                    out[i * p + j] = out[j * p + i];
+                }
+            }
+        }
+    }
+}
+
+/// `out = l · r` with the bits of [`matmul_reference`]: tiled and dispatched to the host's
+/// SIMD level; the reference loop itself on embedded targets (smaller code, same bits).
+fn matmul(l: &[f32], r: &[f32], m: usize, n: usize, p: usize, out: &mut [f32]) {
+    product(l, r, m, n, p, out, false)
+}
+
+/// [`matmul`] of a product known to be exactly symmetric (see [`Blocked::symmetric`]).
+fn matmul_symmetric(l: &[f32], r: &[f32], m: usize, n: usize, out: &mut [f32]) {
+    product(l, r, m, n, m, out, true)
+}
+
+fn product(l: &[f32], r: &[f32], m: usize, n: usize, p: usize, out: &mut [f32], symmetric: bool) {
+    if cfg!(target_os = "none") {
+        matmul_reference(l, r, m, n, p, out)
+    } else {
+        crate::simd::vectorized(Blocked {
+            l,
+            r,
+            m,
+            n,
+            p,
+            out,
+            symmetric,
+        })
     }
 }
 
@@ -206,18 +327,16 @@ impl Muon {
         }
         let [ca, cb, cc] = self.cfg.ns_coefficients;
         for _ in 0..self.cfg.ns_steps {
-            // A = W Wᵀ
+            // A = W Wᵀ: Wᵀ (c × r) into `x` (free until B·W), then a product whose sums run
+            // over k in order, as the dot products Σₖ w[i][k]·w[j][k] would.
             for i in 0..r {
-                for j in 0..r {
-                    let mut acc = 0.0f32;
-                    for k in 0..c {
-                        acc += w[i * c + k] * w[j * c + k];
-                    }
-                    a[i * r + j] = acc;
+                for k in 0..c {
+                    x[k * r + i] = w[i * c + k];
                 }
             }
+            matmul_symmetric(w, x, r, c, a);
             // B = bA + cA² (in `aa`), then W ← aW + B·W (B·W in `x`, W's shape)
-            matmul(a, a, r, r, r, aa);
+            matmul_symmetric(a, a, r, r, aa);
             for (q, &p) in aa.iter_mut().zip(a.iter()) {
                 *q = cb * p + cc * *q;
             }
@@ -312,6 +431,46 @@ impl super::Optimizer<f32> for Muon {
 mod tests {
     use super::*;
     use std::string::ToString;
+
+    #[test]
+    fn the_tiled_product_has_the_reference_bits() {
+        let mut rng = crate::math::SplitMix64::new(3);
+        for (m, n, p) in [
+            (1, 1, 1),
+            (4, 3, 16),
+            (5, 7, 33),
+            (9, 16, 17),
+            (13, 2, 48),
+            (3, 40, 5),
+            (37, 20, 37),
+        ] {
+            let l: std::vec::Vec<f32> = (0..m * n).map(|_| rng.next_f32() - 0.5).collect();
+            let r: std::vec::Vec<f32> = (0..n * p).map(|_| rng.next_f32() * 3.0 - 1.0).collect();
+            let (mut a, mut b) = (std::vec![0.0f32; m * p], std::vec![1.0f32; m * p]);
+            matmul_reference(&l, &r, m, n, p, &mut a);
+            crate::simd::vectorized(Blocked {
+                l: &l,
+                r: &r,
+                m,
+                n,
+                p,
+                out: &mut b,
+                symmetric: false,
+            });
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<std::vec::Vec<_>>();
+            assert_eq!(bits(&a), bits(&b), "{m}x{n}x{p}");
+            // W·Wᵀ and A·A (A = W·Wᵀ) with the symmetric shortcut: the reference's bits.
+            let wt: std::vec::Vec<f32> = (0..n * m).map(|i| l[(i % m) * n + i / m]).collect();
+            let (mut s1, mut s2) = (std::vec![0.0f32; m * m], std::vec![2.0f32; m * m]);
+            matmul_reference(&l, &wt, m, n, m, &mut s1);
+            matmul_symmetric(&l, &wt, m, n, &mut s2);
+            assert_eq!(bits(&s1), bits(&s2), "W·Wᵀ {m}x{n}");
+            let (mut q1, mut q2) = (std::vec![0.0f32; m * m], std::vec![3.0f32; m * m]);
+            matmul_reference(&s1, &s1, m, m, m, &mut q1);
+            matmul_symmetric(&s1, &s1, m, m, &mut q2);
+            assert_eq!(bits(&q1), bits(&q2), "A·A {m}");
+        }
+    }
 
     #[test]
     fn muon_rejects_bad_configs() {

@@ -19,7 +19,7 @@ use burn::tensor::{Tensor, TensorData};
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
-use super::generic::{spec_of, Core, CoreState};
+use super::generic::{Core, CoreState};
 use super::model::{Gpt, ModelConfig};
 use super::optim::{Lion, MomentState, Tiger};
 use super::run::TrainConfig;
@@ -140,7 +140,7 @@ where
     }
     fn field_shapes(&self, param: &[usize]) -> Vec<Vec<usize>> {
         let mut shape = vec![1usize; param.len().max(1)];
-        *shape.last_mut().expect("at least one dim") = self.groups().state_len(&spec_of(param));
+        *shape.last_mut().expect("at least one dim") = self.groups().state_len(&self.spec(param));
         vec![shape]
     }
 }

@@ -27,6 +27,9 @@ use margay::optim::{Grouped, Optimizer, ParamKind, Stage, Step, TensorSpec};
 #[derive(Debug, Clone, Copy)]
 pub struct Core<O> {
     groups: Grouped<O>,
+    /// The `[rows, cols]` of the token embedding (tied with the head), when the optimizer
+    /// treats it apart (Muon sends it to AdamW); `None`: every matrix is a `Weight`.
+    embedding: Option<[usize; 2]>,
 }
 
 /// One tensor's flat core state and its step counter.
@@ -57,7 +60,40 @@ impl<O: Optimizer<f32>> Core<O> {
                 ParamKind::Weight | ParamKind::Embedding { .. }
             ))
         })?;
-        Ok(Core { groups })
+        Ok(Core {
+            groups,
+            embedding: None,
+        })
+    }
+
+    /// As [`Core::new`], with the `[rows, cols]` tensor marked as the embedding
+    /// (`ParamKind::Embedding { cols }`; its group is built with that row length).
+    pub fn with_embedding<E>(
+        rows: usize,
+        cols: usize,
+        mut make: impl FnMut(bool) -> Result<O, E>,
+    ) -> Result<Self, E> {
+        let groups = Grouped::build(cols, |kind| {
+            make(matches!(
+                kind,
+                ParamKind::Weight | ParamKind::Embedding { .. }
+            ))
+        })?;
+        Ok(Core {
+            groups,
+            embedding: Some([rows, cols]),
+        })
+    }
+
+    /// What the core is told about a tensor of shape `dims`: [`spec_of`], except for the
+    /// embedding given to [`Core::with_embedding`].
+    pub fn spec(&self, dims: &[usize]) -> TensorSpec {
+        match self.embedding {
+            Some([r, c]) if dims == [r, c] => {
+                TensorSpec::matrix(r, c).with_kind(ParamKind::Embedding { cols: c })
+            }
+            _ => spec_of(dims),
+        }
     }
 
     /// The core optimizers, by group.
@@ -67,7 +103,7 @@ impl<O: Optimizer<f32>> Core<O> {
 
     /// State values the core keeps for a parameter of shape `dims`.
     pub fn state_len(&self, dims: &[usize]) -> usize {
-        self.groups.state_len(&spec_of(dims))
+        self.groups.state_len(&self.spec(dims))
     }
 
     /// A per-tensor burn optimizer cannot run a round's observe phase over every tensor.
@@ -96,7 +132,7 @@ impl<B: Backend, O: Optimizer<f32> + Send + Sync + Clone + 'static> SimpleOptimi
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
         let () = Self::NO_OBSERVE;
         let dims = p.dims();
-        let spec = spec_of(&dims);
+        let spec = self.spec(&dims);
         let device = p.device();
         let (mut pv, mut gv) = (values(p), values(g));
         let (mut sv, time) = match state {

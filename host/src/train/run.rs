@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use margay::math::SplitMix64;
 use margay::optim::{
     AdaX as CoreAdaX, AdaXConfig, Adafactor as CoreAdafactor, AdafactorConfig, AdamW as CoreAdamW,
-    AdamWConfig, ClipConfig, ClipForm, ConfigError, LionConfig, Schedule, Sgdm as CoreSgdm,
-    SgdmConfig, TigerConfig, WarmupCosine,
+    AdamWConfig, AdjustLr, ClipConfig, ClipForm, ConfigError, Grouped, LionConfig, MuonConfig,
+    MuonWithAux, Schedule, Sgd, SgdConfig, Sgdm as CoreSgdm, SgdmConfig, TigerConfig, WarmupCosine,
+    Zo, ZoConfig, ZoStatus,
 };
 
 use super::checkpoint::{self, Meta, StateIo};
@@ -42,6 +43,14 @@ pub enum OptimKind {
     Sgdm,
     /// AdaX-W (AdaX with decoupled weight decay).
     Adax,
+    /// Muon on the hidden matrices (`match_rms_adamw`, so the run's lr serves both), AdamW on
+    /// the tied embedding/head and the vectors (`MuonWithAux`).
+    Muon,
+    /// MeZO's zeroth-order SGD: two forward passes per step, no backward pass, no autodiff
+    /// graph; z regenerated from (seed, step).
+    #[serde(rename = "zo-sgd")]
+    #[value(name = "zo-sgd")]
+    ZoSgd,
 }
 
 impl OptimKind {
@@ -54,6 +63,8 @@ impl OptimKind {
             OptimKind::Adafactor => "adafactor",
             OptimKind::Sgdm => "sgdm",
             OptimKind::Adax => "adax",
+            OptimKind::Muon => "muon",
+            OptimKind::ZoSgd => "zo-sgd",
         }
     }
 }
@@ -105,8 +116,10 @@ pub struct TrainConfig {
     pub eval_interval: u64,
     /// Batches per evaluation.
     pub eval_iters: usize,
-    /// Seed of the initialisation and the batch sampler.
+    /// Seed of the initialisation and the batch sampler (and of ZO's directions).
     pub seed: u64,
+    /// ZO-SGD's perturbation ε; `None`: MeZO's 1e-3.
+    pub zo_eps: Option<f32>,
 }
 
 impl Default for TrainConfig {
@@ -146,6 +159,7 @@ impl TrainConfig {
             eval_interval: 250,
             eval_iters: 20,
             seed: 1337,
+            zo_eps: None,
         }
     }
 
@@ -267,6 +281,8 @@ impl TrainConfig {
             OptimKind::Adafactor => self.core_adafactor().map(|_| ()),
             OptimKind::Sgdm => self.core_sgdm().map(|_| ()),
             OptimKind::Adax => self.core_adax().map(|_| ()),
+            OptimKind::Muon => self.core_muon(2, self.n_embd).map(|_| ()),
+            OptimKind::ZoSgd => self.zo().and(self.core_zo_sgd()).map(|_| ()),
         }
         .map_err(|e| format!("{}: {e}", self.optimizer.name()))
     }
@@ -369,6 +385,71 @@ impl TrainConfig {
         )
     }
 
+    /// The core Muon config of this run: `match_rms_adamw`, so the run's (AdamW-sized) lr and
+    /// weight decay serve Muon too (Moonshot's recipe); Muon's own momentum 0.95 and
+    /// Nesterov (`beta1` is AdamW's).
+    pub fn muon(&self) -> MuonConfig {
+        let d = MuonConfig::new(self.lr);
+        MuonConfig {
+            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
+            adjust_lr: AdjustLr::MatchRmsAdamW,
+            ..d
+        }
+    }
+
+    /// Muon on hidden matrices and AdamW (this run's) on the `[vocab, width]` embedding and
+    /// the vectors, through the generic adapter.
+    pub fn core_muon(
+        &self,
+        vocab: usize,
+        width: usize,
+    ) -> Result<Core<MuonWithAux<CoreAdamW>>, ConfigError> {
+        let (m, a) = (self.muon(), self.adamw());
+        Core::with_embedding(vocab, width, |decay| {
+            let wd = if decay { a.weight_decay } else { 0.0 };
+            let muon = MuonConfig {
+                weight_decay: if decay { m.weight_decay } else { 0.0 },
+                ..m
+            }
+            .build()?;
+            let aux = Grouped::build(width, |k| {
+                AdamWConfig {
+                    weight_decay: wd,
+                    ..a
+                }
+                .preset(k)
+                .build()
+            })?;
+            Ok(MuonWithAux::new(muon, aux))
+        })
+    }
+
+    /// The zeroth-order estimator of a ZO-SGD run (MeZO: Gaussian z, two-sided, q = 1, ε from
+    /// `zo_eps`, seed of the run).
+    pub fn zo(&self) -> Result<Zo, ConfigError> {
+        ZoConfig {
+            seed: self.seed,
+            ..ZoConfig::new(self.zo_eps.unwrap_or(1e-3))
+        }
+        .build()
+    }
+
+    /// MeZO's SGD (μ = 0, coupled decay on matrices only) in the generic adapter (its
+    /// checkpoint layout; it holds no state).
+    pub fn core_zo_sgd(&self) -> Result<Core<Sgd>, ConfigError> {
+        let wd = self.weight_decay.unwrap_or(0.0);
+        grouped(
+            |wd| {
+                SgdConfig {
+                    weight_decay: wd,
+                    ..SgdConfig::new(self.lr)
+                }
+                .build()
+            },
+            wd,
+        )
+    }
+
     /// AdaX-W through the generic adapter.
     pub fn core_adax(&self) -> Result<Core<CoreAdaX>, ConfigError> {
         let c = self.adax();
@@ -448,6 +529,12 @@ where
         OptimKind::Adafactor => run::<B, _>(cfg, cfg.core_adafactor().map_err(map)?, opts, device),
         OptimKind::Sgdm => run::<B, _>(cfg, cfg.core_sgdm().map_err(map)?, opts, device),
         OptimKind::Adax => run::<B, _>(cfg, cfg.core_adax().map_err(map)?, opts, device),
+        OptimKind::Muon => {
+            let vocab = Corpus::load(&opts.data)?.vocab.len();
+            let core = cfg.core_muon(vocab, cfg.n_embd).map_err(map)?;
+            run::<B, _>(cfg, core, opts, device)
+        }
+        OptimKind::ZoSgd => run::<B, _>(cfg, cfg.core_zo_sgd().map_err(map)?, opts, device),
     }
 }
 
@@ -680,43 +767,60 @@ where
             cfg.optimizer.name()
         )
     };
+    let zo = match cfg.optimizer {
+        OptimKind::ZoSgd => Some(ZoRun::new(cfg).map_err(|e| format!("zo-sgd: {e}"))?),
+        _ => None,
+    };
     for step in meta.step + 1..=cfg.steps {
         let t0 = Instant::now();
         let lr = (cfg.lr * schedule.factor(step)) as f64;
-        let mut loss_sum = 0.0f32;
-        let mut accum = GradientsAccumulator::<Gpt<B>>::new();
-        for _ in 0..k {
+        let loss = if let Some(zr) = &zo {
+            // Forward passes only, on the inference copy: no autodiff graph is built.
             let (x, y) = corpus.batch(Split::Train, cfg.batch_size, cfg.block_size, &mut rng);
             let (x, y) = (
-                ids::<B>(x, cfg.batch_size, cfg.block_size, device),
-                ids::<B>(y, cfg.batch_size, cfg.block_size, device),
+                ids::<B::InnerBackend>(x, cfg.batch_size, cfg.block_size, device),
+                ids::<B::InnerBackend>(y, cfg.batch_size, cfg.block_size, device),
             );
-            let mut loss = model.loss(x, y, &rope);
-            if opts.fault_nan_step == Some(step) {
-                loss = loss.mul_scalar(f32::NAN);
+            let fault = opts.fault_nan_step == Some(step);
+            let (m, loss) = zr.step(model, step, lr as f32, &rope_eval, x, y, fault)?;
+            model = m;
+            loss
+        } else {
+            let mut loss_sum = 0.0f32;
+            let mut accum = GradientsAccumulator::<Gpt<B>>::new();
+            for _ in 0..k {
+                let (x, y) = corpus.batch(Split::Train, cfg.batch_size, cfg.block_size, &mut rng);
+                let (x, y) = (
+                    ids::<B>(x, cfg.batch_size, cfg.block_size, device),
+                    ids::<B>(y, cfg.batch_size, cfg.block_size, device),
+                );
+                let mut loss = model.loss(x, y, &rope);
+                if opts.fault_nan_step == Some(step) {
+                    loss = loss.mul_scalar(f32::NAN);
+                }
+                let value = loss.clone().into_scalar().elem::<f32>();
+                if !value.is_finite() && !tiger {
+                    pb.abandon();
+                    return Err(nan_stop(step, &meta, "the loss is not finite"));
+                }
+                loss_sum += value;
+                if tiger {
+                    // Free accumulation: every micro-batch is a Tiger micro-step.
+                    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+                    clip(&model, &mut grads, cfg.grad_clip)?;
+                    model = opt.step(lr, model, grads);
+                } else {
+                    let loss = loss.div_scalar(k as f32);
+                    accum.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+                }
             }
-            let value = loss.clone().into_scalar().elem::<f32>();
-            if !value.is_finite() && !tiger {
-                pb.abandon();
-                return Err(nan_stop(step, &meta, "the loss is not finite"));
-            }
-            loss_sum += value;
-            if tiger {
-                // Free accumulation: every micro-batch is a Tiger micro-step.
-                let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+            if !tiger {
+                let mut grads = accum.grads();
                 clip(&model, &mut grads, cfg.grad_clip)?;
                 model = opt.step(lr, model, grads);
-            } else {
-                let loss = loss.div_scalar(k as f32);
-                accum.accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
             }
-        }
-        if !tiger {
-            let mut grads = accum.grads();
-            clip(&model, &mut grads, cfg.grad_clip)?;
-            model = opt.step(lr, model, grads);
-        }
-        let loss = loss_sum / k as f32;
+            loss_sum / k as f32
+        };
         if loss.is_finite() {
             consecutive_bad = 0;
         } else {
@@ -724,7 +828,14 @@ where
             consecutive_bad += 1;
             say(
                 &pb,
-                format!("step {step}: loss not finite, Tiger's guard shrank the weights"),
+                format!(
+                    "step {step}: loss not finite, {}",
+                    if zo.is_some() {
+                        "the zeroth-order step was skipped (weights restored)"
+                    } else {
+                        "Tiger's guard shrank the weights"
+                    }
+                ),
             );
             if consecutive_bad >= 20 {
                 pb.abandon();
@@ -878,4 +989,100 @@ pub fn load_model<B: AutodiffBackend>(
     let model = l.meta.model.init::<B>(0, device)?;
     let (model, _) = l.apply::<B, Core<CoreAdamW>>(model, None)?;
     Ok((l.meta.clone(), model))
+}
+
+/// One tensor's new values, in visiting order, into a model (ids and `require_grad` kept).
+struct SetValues<'a> {
+    vals: &'a [&'a [f32]],
+    next: usize,
+}
+
+impl<B: Backend> burn::module::ModuleMapper<B> for SetValues<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, t, mapper) = param.consume();
+        let v = self.vals[self.next];
+        self.next += 1;
+        let grad = t.is_require_grad();
+        let new = Tensor::<B, D>::from_data(TensorData::new(v.to_vec(), t.dims()), &t.device())
+            .set_require_grad(grad);
+        Param::from_mapped_value(id, new, mapper)
+    }
+}
+
+fn set_values<B: Backend>(model: Gpt<B>, vals: &[&[f32]]) -> Gpt<B> {
+    model.map(&mut SetValues { vals, next: 0 })
+}
+
+/// MeZO's step on the trainer's model: the core's estimator perturbs, evaluates and restores
+/// the parameters in place (as f32 vectors, so the step has the core's bits), then the core's
+/// fused SGD applies ĝ tensor by tensor without a gradient buffer.
+struct ZoRun {
+    zo: Zo,
+    /// Matrices (coupled decay) and vectors (none).
+    sgd: [Sgd; 2],
+}
+
+impl ZoRun {
+    fn new(cfg: &TrainConfig) -> Result<Self, ConfigError> {
+        let wd = cfg.weight_decay.unwrap_or(0.0);
+        let sgd = |wd| {
+            SgdConfig {
+                weight_decay: wd,
+                ..SgdConfig::new(cfg.lr)
+            }
+            .build()
+        };
+        Ok(ZoRun {
+            zo: cfg.zo()?,
+            sgd: [sgd(wd)?, sgd(0.0)?],
+        })
+    }
+
+    /// One step; returns the model and the mean of the two losses (NaN when skipped).
+    #[allow(clippy::too_many_arguments)]
+    fn step<B: AutodiffBackend>(
+        &self,
+        model: Gpt<B>,
+        step: u64,
+        lr: f32,
+        rope: &RopeCache<B::InnerBackend>,
+        x: Tensor<B::InnerBackend, 2, Int>,
+        y: Tensor<B::InnerBackend, 2, Int>,
+        fault: bool,
+    ) -> Result<(Gpt<B>, f32), String> {
+        let mut shapes = Shapes(Vec::new());
+        model.visit(&mut shapes);
+        let mut params = flat_params(&model);
+        let mut cur = Some(model.valid());
+        let mut loss = |p: &mut [&mut [f32]]| -> f32 {
+            let vals: Vec<&[f32]> = p.iter().map(|v| &**v).collect();
+            let m = set_values(cur.take().expect("put back below"), &vals);
+            let mut l = m.loss(x.clone(), y.clone(), rope);
+            if fault {
+                l = l.mul_scalar(f32::NAN);
+            }
+            cur = Some(m);
+            l.into_scalar().elem::<f32>()
+        };
+        let dirs = self.zo.directions(step);
+        let est = {
+            let mut views: Vec<&mut [f32]> = params.iter_mut().map(|v| v.as_mut_slice()).collect();
+            self.zo.estimate(&dirs, &mut views, &mut loss)
+        };
+        let s = margay::optim::Step::new(step, lr).map_err(|e| format!("lr: {e}"))?;
+        let value = match est.status() {
+            ZoStatus::Estimated => {
+                for (i, (p, shape)) in params.iter_mut().zip(&shapes.0).enumerate() {
+                    let sgd = &self.sgd[usize::from(shape.len() < 2)];
+                    est.sgd_step::<_, f32>(&dirs, sgd, s, i as u32, p, &mut [])
+                        .map_err(|e| format!("zo-sgd: {e}"))?;
+                }
+                let [fp, fm] = est.losses()[0];
+                0.5 * (fp + fm)
+            }
+            ZoStatus::NonFiniteLoss { .. } => f32::NAN,
+        };
+        let vals: Vec<&[f32]> = params.iter().map(|v| v.as_slice()).collect();
+        Ok((set_values(model, &vals), value))
+    }
 }

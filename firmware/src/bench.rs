@@ -191,7 +191,8 @@ fn zo_muon_regions(b: &mut Buffers) {
     bench_mark(23);
     let dirs = zo.directions(1);
     let est = zo.estimate(&dirs, &mut [&mut b.p[..]], |p| p[0][0]);
-    let _ = core::hint::black_box(est.sgd_step::<_, f32>(&dirs, &sgd, sgd.at(1), 0, &mut b.p, &mut []));
+    let _ =
+        core::hint::black_box(est.sgd_step::<_, f32>(&dirs, &sgd, sgd.at(1), 0, &mut b.p, &mut []));
     bench_mark(24);
     let _ = core::hint::black_box(muon.update(
         &(),

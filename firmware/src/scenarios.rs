@@ -7,7 +7,7 @@ use half::{bf16, f16};
 use margay::math::SplitMix64;
 use margay::optim::{
     AdjustLr, DirectionSource, Directions, Estimator, LionConfig, MuonConfig, Optimizer,
-    Perturbation, SgdConfig, TensorSpec, ZoConfig,
+    Perturbation, SgdConfig, Stage, TensorSpec, ZoConfig,
 };
 use margay::quant::{
     dot_i8, kmeans_pp, quantize_rows, to_bf16, to_f16, to_fixed, FsqConfig, FsqVariant, LfqConfig,
@@ -446,7 +446,7 @@ fn muon(emit: &mut dyn FnMut(u32)) {
         let mut p = [0.0f32; 24];
         let mut g = [0.0f32; 24];
         let mut state = [0.0f32; 2 * 24 + 24 + 2 * 16];
-        let len = margay::optim::Stage::state_len(&muon, &spec);
+        let len = muon.state_len(&spec);
         for x in p[..n].iter_mut() {
             *x = rng.next_f32() - 0.5;
         }
@@ -454,8 +454,15 @@ fn muon(emit: &mut dyn FnMut(u32)) {
             for x in g[..n].iter_mut() {
                 *x = (rng.next_f32() - 0.5) * 4.0;
             }
-            muon.update(&(), muon.at(t), &spec, &mut p[..n], &mut g[..n], &mut state[..len])
-                .must();
+            muon.update(
+                &(),
+                muon.at(t),
+                &spec,
+                &mut p[..n],
+                &mut g[..n],
+                &mut state[..len],
+            )
+            .must();
             for x in &p[..n] {
                 emit(x.to_bits());
             }
@@ -463,15 +470,19 @@ fn muon(emit: &mut dyn FnMut(u32)) {
     }
 }
 
-/// `½·Σ a(θ − c)²` over two tensors, in index order.
+/// `Σₖ aₖ·Σᵢ (θᵢ − ¼)²` over two tensors (a = ½, ¾), in index order.
+#[inline(never)]
 fn zo_loss(p: &mut [&mut [f32]]) -> f32 {
     let mut s = 0.0f32;
-    for (k, t) in p.iter().enumerate() {
-        for (i, &x) in t.iter().enumerate() {
-            let a = 0.5 + ((i + k) % 4) as f32 * 0.25;
-            let d = x - (i % 7) as f32 * 0.125;
-            s += 0.5 * a * d * d;
+    let mut a = 0.5f32;
+    for t in p.iter() {
+        let mut part = 0.0f32;
+        for &x in t.iter() {
+            let d = x - 0.25;
+            part += d * d;
         }
+        s += a * part;
+        a += 0.25;
     }
     s
 }
@@ -492,9 +503,24 @@ fn zo(emit: &mut dyn FnMut(u32)) {
     }
     let mut rng = SplitMix64::new(0x5a50);
     let configs = [
-        (Directions::Rademacher, Perturbation::TwoSided, Estimator::Projected, 0.0f32),
-        (Directions::Gaussian, Perturbation::OneSided, Estimator::Projected, 0.9),
-        (Directions::Gaussian, Perturbation::TwoSided, Estimator::Sign, 0.0),
+        (
+            Directions::Rademacher,
+            Perturbation::TwoSided,
+            Estimator::Projected,
+            0.0f32,
+        ),
+        (
+            Directions::Gaussian,
+            Perturbation::OneSided,
+            Estimator::Projected,
+            0.9,
+        ),
+        (
+            Directions::Gaussian,
+            Perturbation::TwoSided,
+            Estimator::Sign,
+            0.0,
+        ),
     ];
     for (directions, perturbation, estimator, momentum) in configs {
         let zo = ZoConfig {
@@ -531,8 +557,10 @@ fn zo(emit: &mut dyn FnMut(u32)) {
                 emit(fp.to_bits());
                 emit(fm.to_bits());
             }
-            est.sgd_step(&dirs, &sgd, sgd.at(t), 0, &mut a, &mut ma[..la]).must();
-            est.sgd_step(&dirs, &sgd, sgd.at(t), 1, &mut b, &mut mb[..lb]).must();
+            est.sgd_step(&dirs, &sgd, sgd.at(t), 0, &mut a, &mut ma[..la])
+                .must();
+            est.sgd_step(&dirs, &sgd, sgd.at(t), 1, &mut b, &mut mb[..lb])
+                .must();
             for x in a.iter().chain(b.iter()) {
                 emit(x.to_bits());
             }

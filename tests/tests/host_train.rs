@@ -3,7 +3,7 @@
 //! or optimizer, the NaN rule, and config validation.
 
 use margay::math::SplitMix64;
-use margay::optim::{AdamWConfig, LionConfig, LrMode, TigerConfig};
+use margay::optim::{moment_gap, AdamWConfig, LionConfig, LrMode, TigerConfig};
 use margay::rope::Direction;
 use margay_host::train::burn::backend::{Autodiff, Flex};
 use margay_host::train::burn::optim::SimpleOptimizer;
@@ -251,6 +251,8 @@ fn tiny(optimizer: OptimKind) -> TrainConfig {
             OptimKind::Adamw | OptimKind::Adafactor | OptimKind::Adax => 1e-2,
             OptimKind::Sgdm => 0.3,
             OptimKind::Lion | OptimKind::Tiger => 2e-3,
+            OptimKind::Muon => 1e-2,
+            OptimKind::ZoSgd => 2e-3,
         },
         min_lr: 1e-4,
         ..TrainConfig::preset("tiny").unwrap()
@@ -283,6 +285,8 @@ fn resume_continues_bit_exactly_for_every_optimizer() {
         OptimKind::Adafactor,
         OptimKind::Sgdm,
         OptimKind::Adax,
+        OptimKind::Muon,
+        OptimKind::ZoSgd,
     ] {
         let cfg = TrainConfig {
             accumulation: if kind == OptimKind::Tiger { 2 } else { 1 },
@@ -430,6 +434,40 @@ fn nan_loss_stops_adamw_cleanly_and_tiger_guards() {
     .unwrap();
     assert_eq!((r.meta.step, r.meta.guarded), (12, 1));
     assert!(r.meta.val_loss.iter().all(|v| v.1.is_finite()));
+
+    // ZO-SGD: a non-finite loss skips the step (weights restored), the run goes on.
+    let out = tmp("nan-zo");
+    let r = run::train::<AD>(
+        &tiny(OptimKind::ZoSgd),
+        &RunOptions {
+            fault_nan_step: Some(6),
+            ..opts(&out)
+        },
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!((r.meta.step, r.meta.guarded), (12, 1));
+    assert!(r.meta.train_loss[5].1.is_nan());
+    assert!(r.meta.val_loss.iter().all(|v| v.1.is_finite()));
+}
+
+/// `--optimizer muon` sends the tied embedding/head and the vectors to AdamW (2 moments) and
+/// the hidden matrices to Muon (momentum + Newton–Schulz scratch).
+#[test]
+fn muon_routes_the_embedding_and_vectors_to_adamw() {
+    let cfg = tiny(OptimKind::Muon);
+    let (vocab, d) = (65, cfg.n_embd);
+    let core = cfg.core_muon(vocab, d).unwrap();
+    assert_eq!(
+        core.state_len(&[vocab, d]),
+        2 * vocab * d + moment_gap(vocab * d)
+    );
+    assert_eq!(core.state_len(&[d]), 2 * d);
+    let n = d * 3 * d;
+    assert_eq!(
+        core.state_len(&[d, 3 * d]),
+        2 * n + margay::optim::ns_scratch_len(d, 3 * d)
+    );
 }
 
 #[test]
@@ -471,6 +509,21 @@ fn bad_hyper_parameters_are_refused_when_the_config_is_built() {
         },
         TrainConfig {
             accumulation: 0,
+            ..ok.clone()
+        },
+        TrainConfig {
+            optimizer: OptimKind::ZoSgd,
+            zo_eps: Some(0.0),
+            ..ok.clone()
+        },
+        TrainConfig {
+            optimizer: OptimKind::ZoSgd,
+            zo_eps: Some(f32::NAN),
+            ..ok.clone()
+        },
+        TrainConfig {
+            optimizer: OptimKind::Muon,
+            lr: 0.0,
             ..ok.clone()
         },
     ];

@@ -30,10 +30,10 @@ if [ "${1:-}" = "--sweep" ]; then
   echo "| run | flags (300 steps) | val loss | tokens/s | optimizer state (bytes) | peak RSS (VmHWM) |"
   echo "|---|---|---|---|---|---|"
   for lr in 1e-4 3e-4 6e-4 1e-3; do
-    row "sweep-lion-$lr" --optimizer lion --lr $lr --min-lr "$(python3 -c "print($lr/10)")" --weight-decay 1.0 --steps 300 --eval-interval 300
+    row "sweep-lion-$lr" --optimizer lion --lr $lr --min-lr "$(python3 -c "print('%g' % ($lr/10))")" --weight-decay 1.0 --steps 300 --eval-interval 300
   done
   for lr in 2e-3 5e-3 1e-2 2e-2; do
-    row "sweep-tiger-$lr" --optimizer tiger --lr $lr --min-lr "$(python3 -c "print($lr/10)")" --weight-decay 0.01 --steps 300 --eval-interval 300
+    row "sweep-tiger-$lr" --optimizer tiger --lr $lr --min-lr "$(python3 -c "print('%g' % ($lr/10))")" --weight-decay 0.01 --steps 300 --eval-interval 300
   done
   exit 0
 fi
@@ -41,11 +41,11 @@ fi
 if [ "${1:-}" = "--sweep-muon-zo" ]; then
   echo "| run | flags (300 steps) | val loss | tokens/s | optimizer state (bytes) | peak RSS (VmHWM) |"
   echo "|---|---|---|---|---|---|"
-  for lr in 1e-3 2e-3 4e-3; do
-    row "sweep-muon-$lr" --optimizer muon --lr $lr --min-lr "$(python3 -c "print($lr/10)")" --steps 300 --eval-interval 300
+  for lr in 1e-3 2e-3 4e-3 8e-3 1.6e-2; do
+    row "sweep-muon-$lr" --optimizer muon --lr $lr --min-lr "$(python3 -c "print('%g' % ($lr/10))")" --steps 300 --eval-interval 300
   done
-  for lr in 3e-5 1e-4 3e-4; do
-    row "sweep-zo-$lr" --optimizer zo-sgd --lr $lr --min-lr "$(python3 -c "print($lr/10)")" --weight-decay 0 --steps 300 --eval-interval 300
+  for lr in 3e-5 1e-4 3e-4 1e-3 3e-3; do
+    row "sweep-zo-$lr" --optimizer zo-sgd --lr $lr --min-lr "$(python3 -c "print('%g' % ($lr/10))")" --weight-decay 0 --steps 300 --eval-interval 300
   done
   exit 0
 fi
@@ -53,8 +53,8 @@ fi
 if [ "${1:-}" = "--muon-zo" ]; then
   echo "| run | flags (with --preset nanogpt-cpu) | val loss | tokens/s | optimizer state (bytes) | peak RSS (VmHWM) |"
   echo "|---|---|---|---|---|---|"
-  row muon --optimizer muon --lr "${MUON_LR:-2e-3}" --min-lr "$(python3 -c "print(${MUON_LR:-2e-3}/10)")"
-  row zo-sgd --optimizer zo-sgd --lr "${ZO_LR:-1e-4}" --min-lr "$(python3 -c "print(${ZO_LR:-1e-4}/10)")" --weight-decay 0
+  row muon --optimizer muon --lr "${MUON_LR:-2e-3}" --min-lr "$(python3 -c "print('%g' % (${MUON_LR:-2e-3}/10))")"
+  row zo-sgd --optimizer zo-sgd --lr "${ZO_LR:-1e-4}" --min-lr "$(python3 -c "print('%g' % (${ZO_LR:-1e-4}/10))")" --weight-decay 0
   row adamw-memory --optimizer adamw --steps 300 --eval-interval 300
   exit 0
 fi

@@ -12,8 +12,9 @@ rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 A, B, C = (3.4445, -4.7750, 2.0315)
 
 
-def ns_f32(g, steps=5, eps=1e-7):
-    x = g.float()
+def newton_schulz(g, dtype, steps=5, eps=1e-7):
+    """The quintic iteration in `dtype` (Keller Jordan's reference, what torch.optim.Muon runs)."""
+    x = g.to(dtype)
     tall = x.size(0) > x.size(1)
     if tall:
         x = x.T
@@ -25,23 +26,20 @@ def ns_f32(g, steps=5, eps=1e-7):
     return x.T if tall else x
 
 
+def ns_f32(g):
+    return newton_schulz(g, torch.float32)
+
+
 try:
     from torch.optim._muon import _zeropower_via_newtonschulz as stock
 
     def ns_stock(g):
         return stock(g, (A, B, C), 5, 1e-7)
-except ImportError:  # older torch: the same bf16 iteration as Keller Jordan's reference
-    def ns_stock(g, steps=5, eps=1e-7):
-        x = g.bfloat16()
-        tall = x.size(0) > x.size(1)
-        if tall:
-            x = x.T
-        x = x / x.norm().clamp(min=eps)
-        for _ in range(steps):
-            a = x @ x.T
-            b = B * a + C * a @ a
-            x = A * x + b @ x
-        return x.T if tall else x
+except ImportError:  # a torch without torch.optim.Muon: the same iteration in bf16
+
+    def ns_stock(g):
+        return newton_schulz(g, torch.bfloat16)
+
 
 for rows, cols in [(128, 128), (128, 512), (768, 768)]:
     n = rows * cols

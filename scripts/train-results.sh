@@ -41,10 +41,10 @@ fi
 if [ "${1:-}" = "--sweep-muon-zo" ]; then
   echo "| run | flags (300 steps) | val loss | tokens/s | optimizer state (bytes) | peak RSS (VmHWM) |"
   echo "|---|---|---|---|---|---|"
-  for lr in 1e-3 2e-3 4e-3 8e-3 1.6e-2; do
+  for lr in 1e-3 2e-3 4e-3 8e-3 1.6e-2 3.2e-2; do
     row "sweep-muon-$lr" --optimizer muon --lr $lr --min-lr "$(python3 -c "print('%g' % ($lr/10))")" --steps 300 --eval-interval 300
   done
-  for lr in 3e-5 1e-4 3e-4 1e-3 3e-3; do
+  for lr in 3e-5 1e-4 3e-4 1e-3 3e-3 1e-2; do
     row "sweep-zo-$lr" --optimizer zo-sgd --lr $lr --min-lr "$(python3 -c "print('%g' % ($lr/10))")" --weight-decay 0 --steps 300 --eval-interval 300
   done
   exit 0

@@ -451,6 +451,28 @@ fn nan_loss_stops_adamw_cleanly_and_tiger_guards() {
     assert!(r.meta.val_loss.iter().all(|v| v.1.is_finite()));
 }
 
+/// zo-sgd estimates from one batch per step: accumulation is refused when the config is built;
+/// Muon refuses a model whose learned positions have a hidden matrix's shape (it finds the
+/// embeddings by shape), naming the fix.
+#[test]
+fn zo_accumulation_and_ambiguous_muon_shapes_are_refused() {
+    let zo = TrainConfig {
+        accumulation: 2,
+        ..tiny(OptimKind::ZoSgd)
+    };
+    assert!(zo.validate().unwrap_err().contains("accumulation"));
+    let base = tiny(OptimKind::Muon);
+    let cfg = TrainConfig {
+        positions: margay_host::train::model::Positions::Learned,
+        block_size: base.n_embd,
+        ..base
+    };
+    let out = tmp("muon-shapes");
+    let e = run::train::<AD>(&cfg, &opts(&out), &Default::default()).unwrap_err();
+    assert!(e.contains("block_size") && e.contains("n_embd"), "{e}");
+    assert!(!out.exists());
+}
+
 /// `--optimizer muon` sends the tied embedding/head and the vectors to AdamW (2 moments) and
 /// the hidden matrices to Muon (momentum + Newton–Schulz scratch).
 #[test]

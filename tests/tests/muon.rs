@@ -175,7 +175,7 @@ fn muon_with_aux_routes_by_kind_with_the_bare_optimizers_bits() {
     use margay::optim::{AdamWConfig, Grouped, MuonWithAux, ParamKind, TigerConfig};
     let muon = MuonConfig::new(0.02).build().unwrap();
     let aux = Grouped::build(4, |k| AdamWConfig::new(3e-4).preset(k).build()).unwrap();
-    let opt = MuonWithAux::new(muon, aux);
+    let opt = MuonWithAux::new(muon, aux).unwrap();
     let specs = [
         (TensorSpec::matrix(3, 4), true),
         (TensorSpec::matrix(1, 4), true),
@@ -227,7 +227,17 @@ fn muon_with_aux_routes_by_kind_with_the_bare_optimizers_bits() {
     }
     // Tiger as the auxiliary; a vector never reaches Muon's refusal.
     let aux = Grouped::build(4, |k| TigerConfig::new(1e-3).preset(k).build()).unwrap();
-    let opt = MuonWithAux::new(muon, aux);
+    let opt = MuonWithAux::new(muon, aux).unwrap();
+    // An accumulating auxiliary would step on other micro-steps than Muon: refused.
+    let accumulating = Grouped::build(4, |k| {
+        TigerConfig {
+            accumulation: 4,
+            ..TigerConfig::new(1e-3).preset(k)
+        }
+        .build()
+    })
+    .unwrap();
+    assert!(MuonWithAux::new(muon, accumulating).is_err());
     let spec = TensorSpec::vector(4).with_kind(ParamKind::Bias);
     let mut st = vec![0.0f32; opt.state_len(&spec)];
     assert!(opt

@@ -17,7 +17,7 @@
 //! ```
 //! use margay::optim::{AdamWConfig, Grouped, MuonConfig, MuonWithAux, Optimizer, ParamKind, Stage, TensorSpec};
 //! let aux = Grouped::build(8, |k| AdamWConfig::new(3e-4).preset(k).build()).unwrap();
-//! let opt = MuonWithAux::new(MuonConfig::new(0.02).build().unwrap(), aux);
+//! let opt = MuonWithAux::new(MuonConfig::new(0.02).build().unwrap(), aux).unwrap();
 //! let hidden = TensorSpec::matrix(8, 8);
 //! let embedding = TensorSpec::matrix(16, 8).with_kind(ParamKind::Embedding { cols: 8 });
 //! assert!(opt.routes_to_muon(&hidden) && !opt.routes_to_muon(&embedding));
@@ -28,7 +28,8 @@
 //! ```
 
 use super::{
-    Grouped, Muon, Optimizer, Outcome, ParamKind, Shape, Stage, Step, StepError, TensorSpec,
+    ConfigError, Grouped, Muon, Optimizer, Outcome, ParamKind, Shape, Stage, Step, StepError,
+    TensorSpec,
 };
 
 /// Muon for hidden matrices, `A`'s groups for the rest (see the module docs).
@@ -41,9 +42,20 @@ pub struct MuonWithAux<A> {
 }
 
 impl<A: Stage<Round = ()>> MuonWithAux<A> {
-    /// Both optimizers, each validated when built.
-    pub const fn new(muon: Muon, aux: Grouped<A>) -> Self {
-        MuonWithAux { muon, aux }
+    /// Both optimizers, each validated when built. Muon steps every call, so an auxiliary
+    /// that accumulates micro-steps (Tiger or SGDM with k > 1) is refused: the two would move
+    /// on different steps.
+    pub fn new(muon: Muon, aux: Grouped<A>) -> Result<Self, ConfigError> {
+        let k = aux.accumulation();
+        if k != 1 {
+            return Err(ConfigError::OutOfRange {
+                field: "accumulation",
+                value: k as f32,
+                min: 1.0,
+                max: 1.0,
+            });
+        }
+        Ok(MuonWithAux { muon, aux })
     }
 
     /// Whether `spec` is stepped by Muon (a matrix of kind `Weight`).

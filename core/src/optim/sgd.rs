@@ -101,11 +101,17 @@ impl Sgd {
         m: &mut [M],
     ) -> Result<(), StepError> {
         let n = params.len();
-        if grads.len() != n || m.len() != self.momentum_len(n) {
+        if grads.len() != n {
             return Err(StepError::LengthMismatch {
                 params: n,
                 grads: grads.len(),
                 state: m.len(),
+            });
+        }
+        if m.len() != self.momentum_len(n) {
+            return Err(StepError::StateLength {
+                expected: self.momentum_len(n),
+                got: m.len(),
             });
         }
         self.kernel(s, params, grads, m);

@@ -24,12 +24,13 @@ use burn::tensor::{Tensor, TensorData};
 use margay::optim::{Grouped, Optimizer, ParamKind, Stage, Step, TensorSpec};
 
 /// A core optimizer in parameter groups, as a burn optimizer (see the module docs).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Core<O> {
     groups: Grouped<O>,
-    /// The `[rows, cols]` of the token embedding (tied with the head), when the optimizer
-    /// treats it apart (Muon sends it to AdamW); `None`: every matrix is a `Weight`.
-    embedding: Option<[usize; 2]>,
+    /// The `[rows, cols]` of the embeddings (the token embedding, tied with the head; learned
+    /// positions), when the optimizer treats them apart (Muon sends them to AdamW); empty:
+    /// every matrix is a `Weight`.
+    embeddings: Vec<[usize; 2]>,
 }
 
 /// One tensor's flat core state and its step counter.
@@ -62,14 +63,14 @@ impl<O: Optimizer<f32>> Core<O> {
         })?;
         Ok(Core {
             groups,
-            embedding: None,
+            embeddings: Vec::new(),
         })
     }
 
-    /// As [`Core::new`], with the `[rows, cols]` tensor marked as the embedding
-    /// (`ParamKind::Embedding { cols }`; its group is built with that row length).
-    pub fn with_embedding<E>(
-        rows: usize,
+    /// As [`Core::new`], with tensors of the given `[rows, cols]` shapes marked as embeddings
+    /// (`ParamKind::Embedding { cols }`; their group is built with that row length).
+    pub fn with_embeddings<E>(
+        embeddings: Vec<[usize; 2]>,
         cols: usize,
         mut make: impl FnMut(bool) -> Result<O, E>,
     ) -> Result<Self, E> {
@@ -79,18 +80,15 @@ impl<O: Optimizer<f32>> Core<O> {
                 ParamKind::Weight | ParamKind::Embedding { .. }
             ))
         })?;
-        Ok(Core {
-            groups,
-            embedding: Some([rows, cols]),
-        })
+        Ok(Core { groups, embeddings })
     }
 
     /// What the core is told about a tensor of shape `dims`: [`spec_of`], except for the
-    /// embedding given to [`Core::with_embedding`].
+    /// embeddings given to [`Core::with_embeddings`].
     pub fn spec(&self, dims: &[usize]) -> TensorSpec {
-        match self.embedding {
-            Some([r, c]) if dims == [r, c] => {
-                TensorSpec::matrix(r, c).with_kind(ParamKind::Embedding { cols: c })
+        match dims {
+            [r, c] if self.embeddings.contains(&[*r, *c]) => {
+                TensorSpec::matrix(*r, *c).with_kind(ParamKind::Embedding { cols: *c })
             }
             _ => spec_of(dims),
         }

@@ -284,7 +284,14 @@ impl TrainConfig {
             OptimKind::Muon => self.core_muon(2, self.n_embd).map(|_| ()),
             OptimKind::ZoSgd => self.zo().and(self.core_zo_sgd()).map(|_| ()),
         }
-        .map_err(|e| format!("{}: {e}", self.optimizer.name()))
+        .map_err(|e| format!("{}: {e}", self.optimizer.name()))?;
+        if self.optimizer == OptimKind::ZoSgd && self.accumulation != 1 {
+            return Err(format!(
+                "zo-sgd: accumulation = {} is not supported (each step estimates from one batch);                  pass --accumulation 1, or a larger --batch-size",
+                self.accumulation
+            ));
+        }
+        Ok(())
     }
 
     /// The core AdamW config of this run.
@@ -391,21 +398,29 @@ impl TrainConfig {
     pub fn muon(&self) -> MuonConfig {
         let d = MuonConfig::new(self.lr);
         MuonConfig {
-            weight_decay: self.weight_decay.unwrap_or(d.weight_decay),
+            // The run's (AdamW's) decay, given or default: one decay for both.
+            weight_decay: self.adamw().weight_decay,
             adjust_lr: AdjustLr::MatchRmsAdamW,
             ..d
         }
     }
 
-    /// Muon on hidden matrices and AdamW (this run's) on the `[vocab, width]` embedding and
-    /// the vectors, through the generic adapter.
+    /// Muon on hidden matrices and AdamW (this run's) on the `[vocab, width]` embedding (and
+    /// the `[block_size, width]` learned positions), and the vectors, through the generic
+    /// adapter. burn hands the optimizer a tensor's shape only, so the embeddings are known by
+    /// theirs: a model where a hidden matrix has an embedding's shape is refused
+    /// ([`TrainConfig::validate`]).
     pub fn core_muon(
         &self,
         vocab: usize,
         width: usize,
     ) -> Result<Core<MuonWithAux<CoreAdamW>>, ConfigError> {
         let (m, a) = (self.muon(), self.adamw());
-        Core::with_embedding(vocab, width, |decay| {
+        let mut embeddings = vec![[vocab, width]];
+        if self.positions == Positions::Learned {
+            embeddings.push([self.block_size, width]);
+        }
+        Core::with_embeddings(embeddings, width, |decay| {
             let wd = if decay { a.weight_decay } else { 0.0 };
             let muon = MuonConfig {
                 weight_decay: if decay { m.weight_decay } else { 0.0 },
@@ -420,7 +435,7 @@ impl TrainConfig {
                 .preset(k)
                 .build()
             })?;
-            Ok(MuonWithAux::new(muon, aux))
+            MuonWithAux::new(muon, aux)
         })
     }
 
@@ -531,11 +546,30 @@ where
         OptimKind::Adax => run::<B, _>(cfg, cfg.core_adax().map_err(map)?, opts, device),
         OptimKind::Muon => {
             let vocab = Corpus::load(&opts.data)?.vocab.len();
+            muon_shapes_are_distinct(cfg, vocab)?;
             let core = cfg.core_muon(vocab, cfg.n_embd).map_err(map)?;
             run::<B, _>(cfg, core, opts, device)
         }
         OptimKind::ZoSgd => run::<B, _>(cfg, cfg.core_zo_sgd().map_err(map)?, opts, device),
     }
+}
+
+/// Muon finds the embeddings by shape (see [`TrainConfig::core_muon`]): refuses a model whose
+/// hidden matrices (`[d, 3d]`, `[d, d]`, `[d, 4d]`, `[4d, d]`) share an embedding's shape.
+fn muon_shapes_are_distinct(cfg: &TrainConfig, vocab: usize) -> Result<(), String> {
+    let d = cfg.n_embd;
+    let mut rows = vec![("the vocabulary", vocab)];
+    if cfg.positions == Positions::Learned {
+        rows.push(("block_size", cfg.block_size));
+    }
+    for (what, r) in rows {
+        if r == d || r == 4 * d {
+            return Err(format!(
+                "muon: {what} ({r}) makes the embedding [{r}, {d}] the shape of a hidden matrix,                  which the optimizer cannot tell apart; choose another n_embd"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The generic adapter's groups: `build(weight_decay)` for matrices, `build(0)` for vectors.
@@ -1070,6 +1104,11 @@ impl ZoRun {
             self.zo.estimate(&dirs, &mut views, &mut loss)
         };
         let s = margay::optim::Step::new(step, lr).map_err(|e| format!("lr: {e}"))?;
+        if est.status() != ZoStatus::Estimated {
+            // The estimator restored its copy within the drift bound; the model itself was
+            // never written, so handing it back unchanged restores the weights exactly.
+            return Ok((model, f32::NAN));
+        }
         let value = match est.status() {
             ZoStatus::Estimated => {
                 for (i, (p, shape)) in params.iter_mut().zip(&shapes.0).enumerate() {

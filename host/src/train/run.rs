@@ -801,24 +801,22 @@ where
             cfg.optimizer.name()
         )
     };
-    let zo = match cfg.optimizer {
-        OptimKind::ZoSgd => Some(ZoRun::new(cfg).map_err(|e| format!("zo-sgd: {e}"))?),
+    let mut zo = match cfg.optimizer {
+        OptimKind::ZoSgd => Some(ZoRun::new(cfg, &model).map_err(|e| format!("zo-sgd: {e}"))?),
         _ => None,
     };
     for step in meta.step + 1..=cfg.steps {
         let t0 = Instant::now();
         let lr = (cfg.lr * schedule.factor(step)) as f64;
-        let loss = if let Some(zr) = &zo {
-            // Forward passes only, on the inference copy: no autodiff graph is built.
+        let loss = if let Some(zr) = &mut zo {
+            // Forward passes only, on an inference model: no autodiff graph is built.
             let (x, y) = corpus.batch(Split::Train, cfg.batch_size, cfg.block_size, &mut rng);
             let (x, y) = (
                 ids::<B::InnerBackend>(x, cfg.batch_size, cfg.block_size, device),
                 ids::<B::InnerBackend>(y, cfg.batch_size, cfg.block_size, device),
             );
             let fault = opts.fault_nan_step == Some(step);
-            let (m, loss) = zr.step(model, step, lr as f32, &rope_eval, x, y, fault)?;
-            model = m;
-            loss
+            zr.step(step, lr as f32, &rope_eval, x, y, fault)?
         } else {
             let mut loss_sum = 0.0f32;
             let mut accum = GradientsAccumulator::<Gpt<B>>::new();
@@ -885,6 +883,10 @@ where
         pb.set_message(format!("loss {loss:.4}  {tps:.0} tok/s"));
         pb.set_position(step);
         if step % cfg.eval_interval == 0 || step == cfg.steps {
+            if let Some(zr) = &zo {
+                // ZO's weights live in its f32 vectors; the trained model takes them here.
+                model = zr.sync(model);
+            }
             let m = model.valid();
             let val = evaluate(&m, &rope_eval, &corpus, Split::Val, cfg, device);
             let tr = evaluate(&m, &rope_eval, &corpus, Split::Train, cfg, device);
@@ -1047,17 +1049,27 @@ fn set_values<B: Backend>(model: Gpt<B>, vals: &[&[f32]]) -> Gpt<B> {
     model.map(&mut SetValues { vals, next: 0 })
 }
 
-/// MeZO's step on the trainer's model: the core's estimator perturbs, evaluates and restores
-/// the parameters in place (as f32 vectors, so the step has the core's bits), then the core's
-/// fused SGD applies ĝ tensor by tensor without a gradient buffer.
-struct ZoRun {
+/// MeZO's step on the trainer's model: the weights live in f32 vectors (so the step has the
+/// core's bits) and the core's estimator perturbs, evaluates and restores them in place, each
+/// forward pass on an inference model (no autodiff tensors are made per step: on the autodiff
+/// back end they would pile up, never freed by a backward pass), then the core's fused SGD
+/// applies ĝ tensor by tensor without a gradient buffer. The trained model takes the vectors
+/// at each evaluation ([`ZoRun::sync`]). A skipped step leaves the vectors as the estimator
+/// restored them (within its documented drift bound).
+struct ZoRun<IB: Backend> {
     zo: Zo,
     /// Matrices (coupled decay) and vectors (none).
     sgd: [Sgd; 2],
+    params: Vec<Vec<f32>>,
+    vector: Vec<bool>,
+    inner: Option<Gpt<IB>>,
 }
 
-impl ZoRun {
-    fn new(cfg: &TrainConfig) -> Result<Self, ConfigError> {
+impl<IB: Backend> ZoRun<IB> {
+    fn new<B: AutodiffBackend<InnerBackend = IB>>(
+        cfg: &TrainConfig,
+        model: &Gpt<B>,
+    ) -> Result<Self, ConfigError> {
         let wd = cfg.weight_decay.unwrap_or(0.0);
         let sgd = |wd| {
             SgdConfig {
@@ -1066,28 +1078,28 @@ impl ZoRun {
             }
             .build()
         };
+        let mut shapes = Shapes(Vec::new());
+        model.visit(&mut shapes);
         Ok(ZoRun {
             zo: cfg.zo()?,
             sgd: [sgd(wd)?, sgd(0.0)?],
+            params: flat_params(model),
+            vector: shapes.0.iter().map(|s| s.len() < 2).collect(),
+            inner: Some(model.valid()),
         })
     }
 
-    /// One step; returns the model and the mean of the two losses (NaN when skipped).
-    #[allow(clippy::too_many_arguments)]
-    fn step<B: AutodiffBackend>(
-        &self,
-        model: Gpt<B>,
+    /// One step; returns the mean of the two losses (NaN when skipped).
+    fn step(
+        &mut self,
         step: u64,
         lr: f32,
-        rope: &RopeCache<B::InnerBackend>,
-        x: Tensor<B::InnerBackend, 2, Int>,
-        y: Tensor<B::InnerBackend, 2, Int>,
+        rope: &RopeCache<IB>,
+        x: Tensor<IB, 2, Int>,
+        y: Tensor<IB, 2, Int>,
         fault: bool,
-    ) -> Result<(Gpt<B>, f32), String> {
-        let mut shapes = Shapes(Vec::new());
-        model.visit(&mut shapes);
-        let mut params = flat_params(&model);
-        let mut cur = Some(model.valid());
+    ) -> Result<f32, String> {
+        let cur = &mut self.inner;
         let mut loss = |p: &mut [&mut [f32]]| -> f32 {
             let vals: Vec<&[f32]> = p.iter().map(|v| &**v).collect();
             let m = set_values(cur.take().expect("put back below"), &vals);
@@ -1095,33 +1107,31 @@ impl ZoRun {
             if fault {
                 l = l.mul_scalar(f32::NAN);
             }
-            cur = Some(m);
+            *cur = Some(m);
             l.into_scalar().elem::<f32>()
         };
         let dirs = self.zo.directions(step);
         let est = {
-            let mut views: Vec<&mut [f32]> = params.iter_mut().map(|v| v.as_mut_slice()).collect();
+            let mut views: Vec<&mut [f32]> =
+                self.params.iter_mut().map(|v| v.as_mut_slice()).collect();
             self.zo.estimate(&dirs, &mut views, &mut loss)
         };
-        let s = margay::optim::Step::new(step, lr).map_err(|e| format!("lr: {e}"))?;
         if est.status() != ZoStatus::Estimated {
-            // The estimator restored its copy within the drift bound; the model itself was
-            // never written, so handing it back unchanged restores the weights exactly.
-            return Ok((model, f32::NAN));
+            return Ok(f32::NAN);
         }
-        let value = match est.status() {
-            ZoStatus::Estimated => {
-                for (i, (p, shape)) in params.iter_mut().zip(&shapes.0).enumerate() {
-                    let sgd = &self.sgd[usize::from(shape.len() < 2)];
-                    est.sgd_step::<_, f32>(&dirs, sgd, s, i as u32, p, &mut [])
-                        .map_err(|e| format!("zo-sgd: {e}"))?;
-                }
-                let [fp, fm] = est.losses()[0];
-                0.5 * (fp + fm)
-            }
-            ZoStatus::NonFiniteLoss { .. } => f32::NAN,
-        };
-        let vals: Vec<&[f32]> = params.iter().map(|v| v.as_slice()).collect();
-        Ok((set_values(model, &vals), value))
+        let s = margay::optim::Step::new(step, lr).map_err(|e| format!("lr: {e}"))?;
+        for (i, (p, &vector)) in self.params.iter_mut().zip(&self.vector).enumerate() {
+            let sgd = &self.sgd[usize::from(vector)];
+            est.sgd_step::<_, f32>(&dirs, sgd, s, i as u32, p, &mut [])
+                .map_err(|e| format!("zo-sgd: {e}"))?;
+        }
+        let [fp, fm] = est.losses()[0];
+        Ok(0.5 * (fp + fm))
+    }
+
+    /// The trained model with the current weights.
+    fn sync<B: AutodiffBackend<InnerBackend = IB>>(&self, model: Gpt<B>) -> Gpt<B> {
+        let vals: Vec<&[f32]> = self.params.iter().map(|v| v.as_slice()).collect();
+        set_values(model, &vals)
     }
 }

@@ -15,6 +15,7 @@
 //! differences (in f64) in the test suite.
 
 mod blob;
+mod conv;
 mod dense;
 mod lora;
 mod loss;
@@ -22,6 +23,10 @@ mod model;
 mod num;
 
 pub use blob::{blob_len, fnv1a32, BaseModel, BaseParts, BlobError, MAGIC, VERSION};
+pub use conv::{
+    avg_pool, avg_pool_backward, conv_out_len, flatten, global_avg_pool, global_avg_pool_backward,
+    relu6, relu6_backward, Conv1d, Depthwise1d, Pointwise,
+};
 pub use dense::{outer, relu, relu_backward, Dense};
 pub use lora::Lora;
 pub use loss::{argmax, softmax_cross_entropy, Prediction};

@@ -57,6 +57,69 @@ fn tap<const L: usize>(t: usize, k: usize, s: usize, p: usize) -> Option<usize> 
     (t * s + k).checked_sub(p).filter(|&i| i < L)
 }
 
+/// `acc + Σ_k w[k]·x[tS+k−P]`: one channel's taps of output `t` (the forward's inner sum).
+#[inline(always)]
+fn taps_forward<T: Num, const L: usize>(
+    acc: T::Acc,
+    w: &[T],
+    x: &[T; L],
+    t: usize,
+    s: usize,
+    p: usize,
+) -> T::Acc {
+    let mut acc = acc;
+    for (k, &w) in w.iter().enumerate() {
+        if let Some(i) = tap::<L>(t, k, s, p) {
+            acc = T::mac(acc, w, x[i]);
+        }
+    }
+    acc
+}
+
+/// `acc + Σ_k w[k]·dy[t]` over the (t, k) with `tS + k − P = i`: one channel's share of the
+/// input gradient at `i` (t = (i + P − k)/S where that divides).
+#[inline(always)]
+fn taps_backward<T: Num, const LOUT: usize>(
+    acc: T::Acc,
+    w: &[T],
+    dy: &[T; LOUT],
+    i: usize,
+    s: usize,
+    p: usize,
+) -> T::Acc {
+    let mut acc = acc;
+    for (k, &w) in w.iter().enumerate() {
+        let Some(j) = (i + p).checked_sub(k) else {
+            continue;
+        };
+        if j % s == 0 && j / s < LOUT {
+            acc = T::mac(acc, w, dy[j / s]);
+        }
+    }
+    acc
+}
+
+/// `dw[k] = Σ_t dy[t]·x[tS+k−P]`: one channel's weight gradient.
+#[inline(always)]
+fn taps_weight_grad<T: Num, const L: usize, const LOUT: usize>(
+    x: &[T; L],
+    dy: &[T; LOUT],
+    dw: &mut [T],
+    s: usize,
+    p: usize,
+    sat: &mut Saturations,
+) {
+    for (k, dw) in dw.iter_mut().enumerate() {
+        let mut acc = T::ACC_ZERO;
+        for (t, &d) in dy.iter().enumerate() {
+            if let Some(i) = tap::<L>(t, k, s, p) {
+                acc = T::mac(acc, d, x[i]);
+            }
+        }
+        *dw = T::finish(acc, T::ZERO, sat);
+    }
+}
+
 /// A 1-D convolution with `CIN` input and `COUT` output channels, kernel `K`, stride `S` and
 /// zero padding `P`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,11 +169,7 @@ impl<
             for (t, y) in y.iter_mut().enumerate() {
                 let mut acc = T::ACC_ZERO;
                 for (x, w) in x.iter().zip(w) {
-                    for (k, &w) in w.iter().enumerate() {
-                        if let Some(i) = tap::<L>(t, k, S, P) {
-                            acc = T::mac(acc, w, x[i]);
-                        }
-                    }
+                    acc = taps_forward(acc, w, x, t, S, P);
                 }
                 *y = T::finish(acc, b, sat);
             }
@@ -130,15 +189,7 @@ impl<
             for (i, dx) in dx.iter_mut().enumerate() {
                 let mut acc = T::ACC_ZERO;
                 for (w, dy) in self.w.iter().zip(dy) {
-                    for (k, &w) in w[c].iter().enumerate() {
-                        // i = tS + k − P  ⇔  t = (i + P − k)/S when that divides.
-                        let Some(j) = (i + P).checked_sub(k) else {
-                            continue;
-                        };
-                        if j % S == 0 && j / S < LOUT {
-                            acc = T::mac(acc, w, dy[j / S]);
-                        }
-                    }
+                    acc = taps_backward(acc, &w[c], dy, i, S, P);
                 }
                 *dx = T::finish(acc, T::ZERO, sat);
             }
@@ -156,15 +207,7 @@ impl<
         const { assert!(S > 0 && K > 0 && LOUT == conv_out_len(L, K, S, P) && LOUT > 0) };
         for ((dw, db), dy) in dw.iter_mut().zip(db.iter_mut()).zip(dy) {
             for (dw, x) in dw.iter_mut().zip(x) {
-                for (k, dw) in dw.iter_mut().enumerate() {
-                    let mut acc = T::ACC_ZERO;
-                    for (t, &d) in dy.iter().enumerate() {
-                        if let Some(i) = tap::<L>(t, k, S, P) {
-                            acc = T::mac(acc, d, x[i]);
-                        }
-                    }
-                    *dw = T::finish(acc, T::ZERO, sat);
-                }
+                taps_weight_grad(x, dy, dw, S, P, sat);
             }
             *db = sum(dy, sat);
         }
@@ -210,13 +253,7 @@ impl<T: Num, const C: usize, const K: usize, const S: usize, const P: usize>
         const { assert!(S > 0 && K > 0 && LOUT == conv_out_len(L, K, S, P) && LOUT > 0) };
         for (((y, x), w), &b) in y.iter_mut().zip(x).zip(&self.w).zip(&self.b) {
             for (t, y) in y.iter_mut().enumerate() {
-                let mut acc = T::ACC_ZERO;
-                for (k, &w) in w.iter().enumerate() {
-                    if let Some(i) = tap::<L>(t, k, S, P) {
-                        acc = T::mac(acc, w, x[i]);
-                    }
-                }
-                *y = T::finish(acc, b, sat);
+                *y = T::finish(taps_forward(T::ACC_ZERO, w, x, t, S, P), b, sat);
             }
         }
     }
@@ -231,16 +268,7 @@ impl<T: Num, const C: usize, const K: usize, const S: usize, const P: usize>
         const { assert!(S > 0 && K > 0 && LOUT == conv_out_len(L, K, S, P) && LOUT > 0) };
         for ((dx, dy), w) in dx.iter_mut().zip(dy).zip(&self.w) {
             for (i, dx) in dx.iter_mut().enumerate() {
-                let mut acc = T::ACC_ZERO;
-                for (k, &w) in w.iter().enumerate() {
-                    let Some(j) = (i + P).checked_sub(k) else {
-                        continue;
-                    };
-                    if j % S == 0 && j / S < LOUT {
-                        acc = T::mac(acc, w, dy[j / S]);
-                    }
-                }
-                *dx = T::finish(acc, T::ZERO, sat);
+                *dx = T::finish(taps_backward(T::ACC_ZERO, w, dy, i, S, P), T::ZERO, sat);
             }
         }
     }
@@ -255,15 +283,7 @@ impl<T: Num, const C: usize, const K: usize, const S: usize, const P: usize>
     ) {
         const { assert!(S > 0 && K > 0 && LOUT == conv_out_len(L, K, S, P) && LOUT > 0) };
         for (((dw, db), dy), x) in dw.iter_mut().zip(db.iter_mut()).zip(dy).zip(x) {
-            for (k, dw) in dw.iter_mut().enumerate() {
-                let mut acc = T::ACC_ZERO;
-                for (t, &d) in dy.iter().enumerate() {
-                    if let Some(i) = tap::<L>(t, k, S, P) {
-                        acc = T::mac(acc, d, x[i]);
-                    }
-                }
-                *dw = T::finish(acc, T::ZERO, sat);
-            }
+            taps_weight_grad(x, dy, dw, S, P, sat);
             *db = sum(dy, sat);
         }
     }

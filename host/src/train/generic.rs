@@ -54,17 +54,8 @@ pub fn spec_of(dims: &[usize]) -> TensorSpec {
 impl<O: Optimizer<f32>> Core<O> {
     /// The groups' optimizers: `make(true)` for matrices (with weight decay), `make(false)`
     /// for vectors (without).
-    pub fn new<E>(mut make: impl FnMut(bool) -> Result<O, E>) -> Result<Self, E> {
-        let groups = Grouped::build(1, |kind| {
-            make(matches!(
-                kind,
-                ParamKind::Weight | ParamKind::Embedding { .. }
-            ))
-        })?;
-        Ok(Core {
-            groups,
-            embeddings: Vec::new(),
-        })
+    pub fn new<E>(make: impl FnMut(bool) -> Result<O, E>) -> Result<Self, E> {
+        Self::with_embeddings(Vec::new(), 1, make)
     }
 
     /// As [`Core::new`], with tensors of the given `[rows, cols]` shapes marked as embeddings

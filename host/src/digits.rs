@@ -5,6 +5,7 @@
 
 use flate2::read::GzDecoder;
 use margay::math::xorshift32;
+use margay::nn::engine::{Backprop, Full, Int8Dense, Lora, ModelBlob, Relu, Scale, ZoTrainer};
 use margay::nn::{
     relu, relu_backward, softmax_cross_entropy, BaseModel, BaseParts, Dense, LoraMlp, Num,
     Saturations, Trainer,
@@ -39,6 +40,68 @@ pub const STATE: usize = 2 * PARAMS;
 
 /// The device-side trainer in format `T`.
 pub type DeviceTrainer<'a, T> = Trainer<'a, T, IN, HID, OUT, RANK, SCRATCH, STATE>;
+
+/// The digits classifier on the engine: readings · 1/16, a frozen int8 layer with a LoRA
+/// adapter (its biases, A and B train), ReLU, a trainable head.
+pub type DigitsModel<'a, T> = margay::Seq![
+    Scale<T, [f32; IN]>,
+    Lora<Int8Dense<'a, T, IN, HID>, T, IN, HID, RANK>,
+    Relu<[T; HID]>,
+    Full<Dense<T, HID, OUT>>,
+];
+
+/// An empty [`DigitsModel`] (every value 0), for a `static`: load a blob into it.
+pub const fn digits_model<'a, T: Num>() -> DigitsModel<'a, T> {
+    margay::seq!(
+        Scale::new(T::ZERO),
+        Lora::new(Int8Dense::empty(), [[T::ZERO; IN]; RANK]),
+        Relu::new(),
+        Full(Dense::zeroed()),
+    )
+}
+
+/// The engine's digits trainer (backprop) in format `T`.
+pub type DigitsBackprop<'a, T> = Backprop<DigitsModel<'a, T>, T, SCRATCH, STATE>;
+/// The engine's forward-only digits trainer in format `T`.
+pub type DigitsZo<'a, T> = ZoTrainer<DigitsModel<'a, T>, T, SCRATCH, STATE>;
+/// The engine blob's length.
+pub const MODEL_BLOB_LEN: usize = ModelBlob::len::<DigitsModel<'static, f32>>();
+
+/// `B`'s start values: uniform on [−1/8, 1/8) in steps of 2⁻²⁴ from `seed` (exact in f32
+/// and in I8F24, so every format starts from the same adapter).
+pub fn adapter_b(seed: u32) -> [[f32; IN]; RANK] {
+    let mut b = [[0.0f32; IN]; RANK];
+    let mut s = seed.max(1);
+    for b in b.as_flattened_mut() {
+        let k = (xorshift32(&mut s) >> 10) as i32 - (1 << 21);
+        *b = k as f32 * (1.0 / 16_777_216.0);
+    }
+    b
+}
+
+/// The engine blob of a pretrained model: `q` (int8 bytes, `HID·IN`), per-row `scale`,
+/// first-layer biases `b1`, the head and the adapter's start (`A = 0`, `B` from [`SEED`]).
+pub fn engine_blob(
+    q: &[u8],
+    scale: &[f32; HID],
+    b1: &[f32; HID],
+    head: &Dense<f32, HID, OUT>,
+) -> Vec<u8> {
+    let mut m = digits_model::<f32>();
+    let (input, rest) = m.parts_mut();
+    input.scale = 1.0 / 16.0;
+    let (lora, rest) = rest.parts_mut();
+    lora.base = Int8Dense {
+        q,
+        scale: *scale,
+        b: *b1,
+    };
+    lora.b = adapter_b(SEED);
+    rest.parts_mut().1 .0 = *head;
+    let mut blob = vec![0u8; MODEL_BLOB_LEN];
+    ModelBlob::encode(&m, &mut blob).expect("the model's own length");
+    blob
+}
 
 /// Tiger on the device: lr 2e-3 (absolute: A starts at 0, where a parameter-scale rate
 /// would never move it), β = 0.965, k = 8 samples per update, λ = 0.01.

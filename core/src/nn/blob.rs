@@ -77,6 +77,22 @@ pub enum BlobError {
         /// Computed over its bytes.
         computed: u32,
     },
+    /// The blob has another number of layer records than the model.
+    Layers {
+        /// Records in the blob.
+        found: u16,
+        /// Records the model has.
+        expected: u16,
+    },
+    /// A layer record differs from the model's layer at that position (kind or shape).
+    Layer {
+        /// 0-based record index.
+        index: u16,
+        /// The blob's record.
+        found: super::engine::LayerDesc,
+        /// The model's.
+        expected: super::engine::LayerDesc,
+    },
     /// A weight, scale or bias is NaN or ±Inf (byte offset of the first one).
     NonFinite {
         /// Byte offset.
@@ -103,6 +119,14 @@ impl fmt::Display for BlobError {
             BlobError::Checksum { stored, computed } => write!(
                 f,
                 "model blob checksum {stored:#010x} does not match its bytes ({computed:#010x}): corrupt; re-run `margay digits pretrain`"
+            ),
+            BlobError::Layers { found, expected } => write!(
+                f,
+                "model blob has {found} layer records, this model has {expected}: another architecture; re-run the pretraining for this model"
+            ),
+            BlobError::Layer { index, found, expected } => write!(
+                f,
+                "model blob layer {index} is {found}, this model's layer {index} is {expected}: another architecture or layer order; re-run the pretraining for this model"
             ),
             BlobError::NonFinite { offset } => {
                 write!(f, "model blob has a NaN/Inf value at byte {offset}")

@@ -101,7 +101,7 @@ fn taps_backward<T: Num, const LOUT: usize>(
 
 /// `dw[k] = Σ_t dy[t]·x[tS+k−P]`: one channel's weight gradient.
 #[inline(always)]
-fn taps_weight_grad<T: Num, const L: usize, const LOUT: usize>(
+pub(crate) fn taps_weight_grad<T: Num, const L: usize, const LOUT: usize>(
     x: &[T; L],
     dy: &[T; LOUT],
     dw: &mut [T],
@@ -150,7 +150,7 @@ impl<
     > Conv1d<T, CIN, COUT, K, S, P>
 {
     /// All weights and biases 0.
-    pub fn zeroed() -> Self {
+    pub const fn zeroed() -> Self {
         Conv1d {
             w: [[[T::ZERO; K]; CIN]; COUT],
             b: [T::ZERO; COUT],
@@ -236,7 +236,7 @@ impl<T: Num, const C: usize, const K: usize, const S: usize, const P: usize>
     Depthwise1d<T, C, K, S, P>
 {
     /// All weights and biases 0.
-    pub fn zeroed() -> Self {
+    pub const fn zeroed() -> Self {
         Depthwise1d {
             w: [[T::ZERO; K]; C],
             b: [T::ZERO; C],

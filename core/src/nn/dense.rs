@@ -13,7 +13,7 @@ pub struct Dense<T, const IN: usize, const OUT: usize> {
 
 impl<T: Num, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
     /// All weights and biases 0.
-    pub fn zeroed() -> Self {
+    pub const fn zeroed() -> Self {
         Dense {
             w: [[T::ZERO; IN]; OUT],
             b: [T::ZERO; OUT],
@@ -76,6 +76,11 @@ pub(crate) fn outer_flat<T: Num>(a: &[T], b: &[T], out: &mut [T]) {
 
 /// ReLU in place: `x ← max(x, 0)`.
 pub fn relu<T: Num, const N: usize>(x: &mut [T; N]) {
+    relu_slice(x)
+}
+
+/// [`relu`] on a slice.
+pub fn relu_slice<T: Num>(x: &mut [T]) {
     for x in x.iter_mut() {
         if *x <= T::ZERO {
             *x = T::ZERO;
@@ -85,6 +90,11 @@ pub fn relu<T: Num, const N: usize>(x: &mut [T; N]) {
 
 /// ReLU's backward pass: `dx ← dx` where the ReLU output `y` is positive, else 0.
 pub fn relu_backward<T: Num, const N: usize>(y: &[T; N], dx: &mut [T; N]) {
+    relu_backward_slice(y, dx)
+}
+
+/// [`relu_backward`] on slices.
+pub fn relu_backward_slice<T: Num>(y: &[T], dx: &mut [T]) {
     for (d, &y) in dx.iter_mut().zip(y) {
         if y <= T::ZERO {
             *d = T::ZERO;

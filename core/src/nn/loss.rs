@@ -20,10 +20,20 @@ pub fn softmax_cross_entropy<T: Num, const N: usize>(
     label: usize,
     dz: &mut [T; N],
 ) -> Result<Prediction<T>, NnError> {
-    if label >= N {
-        return Err(NnError::Label { label, classes: N });
+    softmax_cross_entropy_slice(z, label, dz)
+}
+
+/// [`softmax_cross_entropy`] on slices (`dz` as long as `z`).
+pub fn softmax_cross_entropy_slice<T: Num>(
+    z: &[T],
+    label: usize,
+    dz: &mut [T],
+) -> Result<Prediction<T>, NnError> {
+    let n = z.len();
+    if label >= n {
+        return Err(NnError::Label { label, classes: n });
     }
-    let class = argmax(z);
+    let class = argmax_slice(z);
     let max = z[class];
     let mut sum = T::ZERO;
     for (d, &v) in dz.iter_mut().zip(z) {
@@ -45,6 +55,11 @@ pub fn softmax_cross_entropy<T: Num, const N: usize>(
 
 /// The arg-max of `z` (the first on ties).
 pub fn argmax<T: Num, const N: usize>(z: &[T; N]) -> usize {
+    argmax_slice(z)
+}
+
+/// [`argmax`] on a slice (0 for an empty one).
+pub fn argmax_slice<T: Num>(z: &[T]) -> usize {
     let mut class = 0;
     for (i, &v) in z.iter().enumerate() {
         if v > z[class] {

@@ -17,6 +17,7 @@
 mod blob;
 mod conv;
 mod dense;
+pub mod engine;
 mod lora;
 mod loss;
 mod model;
@@ -27,9 +28,11 @@ pub use conv::{
     avg_pool, avg_pool_backward, conv_out_len, flatten, global_avg_pool, global_avg_pool_backward,
     relu6, relu6_backward, Conv1d, Depthwise1d, Pointwise,
 };
-pub use dense::{outer, relu, relu_backward, Dense};
+pub use dense::{outer, relu, relu_backward, relu_backward_slice, relu_slice, Dense};
 pub use lora::Lora;
-pub use loss::{argmax, softmax_cross_entropy, Prediction};
+pub use loss::{
+    argmax, argmax_slice, softmax_cross_entropy, softmax_cross_entropy_slice, Prediction,
+};
 pub use model::{trainable_len, LoraMlp, TrainStats, Trainable, Trainer};
 pub use num::{Num, Saturations};
 
@@ -46,6 +49,13 @@ pub enum NnError {
         label: usize,
         /// The number of classes.
         classes: usize,
+    },
+    /// A batch with no samples, or with as many labels as samples not.
+    Batch {
+        /// Samples given.
+        samples: usize,
+        /// Labels given.
+        labels: usize,
     },
     /// The optimizer refused a step.
     Step(crate::optim::StepError),
@@ -64,6 +74,10 @@ impl fmt::Display for NnError {
             NnError::Label { label, classes } => {
                 write!(f, "label {label} is outside 0..{classes}")
             }
+            NnError::Batch { samples, labels } => write!(
+                f,
+                "a batch needs at least one sample and one label per sample (got {samples} samples, {labels} labels)"
+            ),
             NnError::Step(e) => write!(f, "optimizer step: {e}"),
             NnError::State { needed, capacity } => write!(
                 f,

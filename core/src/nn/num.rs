@@ -23,7 +23,7 @@ impl Saturations {
 }
 
 /// A number format for the `nn` layers (see the module docs).
-pub trait Num: Scalar + Default + 'static {
+pub trait Num: Scalar + Default + super::engine::Leaf + 'static {
     /// Dot-product accumulator.
     type Acc: Copy;
     /// Optimizer-state storage for parameters in this format (bf16 for f32: 2 bytes; the

@@ -109,7 +109,6 @@ fn main() {
 /// the model blob (or a corrupted copy with `--features corrupt-blob`), and the host's run of
 /// the same fine-tuning in the same format, which the firmware must reproduce bit for bit.
 fn digits(out: &std::path::Path, target: &str) {
-    use margay::nn::BaseModel;
     use margay::quant::I8F24;
     use margay_host::digits as d;
 
@@ -124,12 +123,17 @@ fn digits(out: &std::path::Path, target: &str) {
     let blob_path = std::path::PathBuf::from("model/digits.mgyb");
     println!("cargo:rerun-if-changed={}", blob_path.display());
     let mut blob = d::read_blob(&blob_path).unwrap_or_else(|e| panic!("{e}"));
-    let base = BaseModel::parse(&blob).unwrap();
     let (stream, test) = (split.stream.mirrored(), split.test.mirrored());
-    let report = if fixed {
-        d::finetune::<I8F24>(&base, &stream, &test).0
+    let (report, zo) = if fixed {
+        (
+            d::finetune::<I8F24>(&blob, &stream, &test).0,
+            d::finetune_zo::<I8F24>(&blob, &stream, &test).0,
+        )
     } else {
-        d::finetune::<f32>(&base, &stream, &test).0
+        (
+            d::finetune::<f32>(&blob, &stream, &test).0,
+            d::finetune_zo::<f32>(&blob, &stream, &test).0,
+        )
     };
     let rows = |s: &d::Samples| {
         s.x.iter()
@@ -139,12 +143,12 @@ fn digits(out: &std::path::Path, target: &str) {
     };
     let t = d::device_tiger();
     let mut code = String::new();
-    writeln!(code, "pub const IN: usize = {};", d::IN).unwrap();
-    writeln!(code, "pub const HID: usize = {};", d::HID).unwrap();
-    writeln!(code, "pub const OUT: usize = {};", d::OUT).unwrap();
-    writeln!(code, "pub const RANK: usize = {};", d::RANK).unwrap();
-    writeln!(code, "pub const SCRATCH: usize = {};", d::SCRATCH).unwrap();
     writeln!(code, "pub const EPOCHS: usize = {};", d::EPOCHS).unwrap();
+    writeln!(code, "pub const ZO_EPOCHS: usize = {};", d::ZO_EPOCHS).unwrap();
+    writeln!(code, "pub const ZO_BATCH: usize = {};", d::ZO_BATCH).unwrap();
+    writeln!(code, "pub const ZO_SAMPLES: u32 = {};", d::ZO_SAMPLES).unwrap();
+    writeln!(code, "pub const ZO_EPS: f32 = {};", f(d::ZO_EPS)).unwrap();
+    writeln!(code, "pub const ZO_LR: f32 = {};", f(d::ZO_LR)).unwrap();
     writeln!(code, "pub const SEED: u32 = {:#x};", d::SEED).unwrap();
     writeln!(code, "pub const LR: f32 = {};", f(t.lr)).unwrap();
     writeln!(code, "pub const ACCUMULATION: u32 = {};", t.accumulation).unwrap();
@@ -189,10 +193,31 @@ fn digits(out: &std::path::Path, target: &str) {
         report.before, report.after, s.samples, s.updates, s.guarded, s.saturated, report.fingerprint
     )
     .unwrap();
+    let z = zo.stats;
+    writeln!(
+        code,
+        "pub const HOST_ZO: Host = Host {{ before: {}, after: {}, samples: {}, updates: {}, guarded: {}, saturated: {}, fingerprint: {:#x} }};",
+        zo.before, zo.after, z.samples, z.updates, z.guarded, z.saturated, zo.fingerprint
+    )
+    .unwrap();
     std::fs::write(out.join("digits_data.rs"), code).unwrap();
     if std::env::var_os("CARGO_FEATURE_CORRUPT_BLOB").is_some() {
         let mid = blob.len() / 2;
         blob[mid] ^= 0x10;
+    }
+    if std::env::var_os("CARGO_FEATURE_OTHER_ARCHITECTURE").is_some() {
+        // Record 2 is the LoRA adapter: its rank (third dimension) becomes 4, the checksum
+        // is made valid again, so only the layer check can refuse it.
+        let at = 8 + 14 + 4 + 14 + (d::HID * d::IN + 8 * d::HID);
+        assert_eq!(
+            u16::from_le_bytes([blob[at], blob[at + 1]]),
+            6,
+            "the LoRA record"
+        );
+        blob[at + 6..at + 8].copy_from_slice(&4u16.to_le_bytes());
+        let end = blob.len() - 4;
+        let sum = margay::nn::fnv1a32(&blob[..end]);
+        blob[end..].copy_from_slice(&sum.to_le_bytes());
     }
     std::fs::write(out.join("digits.mgyb"), blob).unwrap();
 }

@@ -65,17 +65,23 @@ cargo run -q --release -p margay-host -- digits pretrain --check
 step "firmware under QEMU: Cortex-M4F (mps2-an386) and Cortex-M0 (microbit)"
 (cd firmware && cargo run --release && cargo run --release --target thumbv6m-none-eabi) | grep -v '^PASS '
 
-step "on-device fine-tuning (digits) on Cortex-M4F and Cortex-M0"
+step "on-device fine-tuning (digits, on the engine) on Cortex-M4F and Cortex-M0: backprop, then forward-only"
 (cd firmware && cargo run --release --bin digits && cargo run --release --bin digits --target thumbv6m-none-eabi)
+(cd firmware && cargo run --release --bin digits-zo && cargo run --release --bin digits-zo --target thumbv6m-none-eabi)
 
 step "instruction counts per parameter"
 bash firmware/insncount.sh
 
-step "a corrupt model blob is refused at start-up (non-zero exit, defmt error)"
+step "a corrupt blob, and one of another architecture, are refused at start-up (non-zero exit, defmt error)"
 if out=$(cd firmware && cargo run -q --release --bin digits --features corrupt-blob 2>&1); then
   echo "$out"; echo "corrupt blob was accepted" >&2; exit 1
 fi
 echo "$out" | grep -q "model blob rejected: Checksum" || { echo "$out"; echo "no checksum error printed" >&2; exit 1; }
+echo "$out" | grep "model blob rejected"
+if out=$(cd firmware && cargo run -q --release --bin digits-zo --features other-architecture 2>&1); then
+  echo "$out"; echo "a blob of another architecture was accepted" >&2; exit 1
+fi
+echo "$out" | grep -q "model blob rejected: Layer" || { echo "$out"; echo "no layer error printed" >&2; exit 1; }
 echo "$out" | grep "model blob rejected"
 
 step "docs with -D warnings"

@@ -5,67 +5,38 @@
 
 use flate2::read::GzDecoder;
 use margay::math::xorshift32;
-use margay::nn::engine::{Backprop, Full, Int8Dense, Lora, ModelBlob, Relu, Scale, ZoTrainer};
-use margay::nn::{
-    relu, relu_backward, softmax_cross_entropy, BaseModel, BaseParts, Dense, LoraMlp, Num,
-    Saturations, Trainer,
+#[path = "digits_model.rs"]
+mod model;
+pub use model::{digits_model, DigitsModel, HID, IN, OUT, RANK, SCRATCH};
+
+use margay::nn::engine::{Backprop, Int8Dense, ModelBlob, Train, ZoTrainer};
+use margay::nn::BlobError;
+use margay::nn::{relu, relu_backward, softmax_cross_entropy, Dense, Num, Saturations};
+use margay::optim::{
+    Directions, LionConfig, LrMode, Optimizer, TigerConfig, WarmupCosine, ZoConfig,
 };
-use margay::optim::{LrMode, Optimizer, TigerConfig, WarmupCosine};
 use margay::quant::quantize_rows;
+use margay::quant::I8F24;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Pixels per image.
-pub const IN: usize = 64;
-/// Hidden units.
-pub const HID: usize = 32;
-/// Classes.
-pub const OUT: usize = 10;
-/// LoRA rank on the device.
-pub const RANK: usize = 8;
-/// The trainer's gradient scratch (the largest trainable tensor: B, RANK×IN).
-pub const SCRATCH: usize = RANK * IN;
 /// Passes over the device stream.
 pub const EPOCHS: usize = 8;
 /// The adapter's seed.
 pub const SEED: u32 = 0x5eed_0001;
-/// The model blob's length.
-pub const BLOB_LEN: usize = BaseModel::<IN, HID, OUT>::LEN;
 
 /// Trainable values (b₁, A, B, W₂, b₂).
-pub const PARAMS: usize = margay::nn::trainable_len(IN, HID, OUT, RANK);
+pub const PARAMS: usize = <DigitsModel<'static, f32> as Train<f32>>::PARAMS;
 /// The host trainer's optimizer-state capacity: two values per parameter, so that two-moment
 /// optimizers (AdamW) run too; the firmware holds one (Tiger's momentum).
 pub const STATE: usize = 2 * PARAMS;
-
-/// The device-side trainer in format `T`.
-pub type DeviceTrainer<'a, T> = Trainer<'a, T, IN, HID, OUT, RANK, SCRATCH, STATE>;
-
-/// The digits classifier on the engine: readings · 1/16, a frozen int8 layer with a LoRA
-/// adapter (its biases, A and B train), ReLU, a trainable head.
-pub type DigitsModel<'a, T> = margay::Seq![
-    Scale<T, [f32; IN]>,
-    Lora<Int8Dense<'a, T, IN, HID>, T, IN, HID, RANK>,
-    Relu<[T; HID]>,
-    Full<Dense<T, HID, OUT>>,
-];
-
-/// An empty [`DigitsModel`] (every value 0), for a `static`: load a blob into it.
-pub const fn digits_model<'a, T: Num>() -> DigitsModel<'a, T> {
-    margay::seq!(
-        Scale::new(T::ZERO),
-        Lora::new(Int8Dense::empty(), [[T::ZERO; IN]; RANK]),
-        Relu::new(),
-        Full(Dense::zeroed()),
-    )
-}
 
 /// The engine's digits trainer (backprop) in format `T`.
 pub type DigitsBackprop<'a, T> = Backprop<DigitsModel<'a, T>, T, SCRATCH, STATE>;
 /// The engine's forward-only digits trainer in format `T`.
 pub type DigitsZo<'a, T> = ZoTrainer<DigitsModel<'a, T>, T, SCRATCH, STATE>;
-/// The engine blob's length.
-pub const MODEL_BLOB_LEN: usize = ModelBlob::len::<DigitsModel<'static, f32>>();
+/// The model blob's length.
+pub const BLOB_LEN: usize = ModelBlob::len::<DigitsModel<'static, f32>>();
 
 /// `B`'s start values: uniform on [−1/8, 1/8) in steps of 2⁻²⁴ from `seed` (exact in f32
 /// and in I8F24, so every format starts from the same adapter).
@@ -98,7 +69,7 @@ pub fn engine_blob(
     };
     lora.b = adapter_b(SEED);
     rest.parts_mut().1 .0 = *head;
-    let mut blob = vec![0u8; MODEL_BLOB_LEN];
+    let mut blob = vec![0u8; BLOB_LEN];
     ModelBlob::encode(&m, &mut blob).expect("the model's own length");
     blob
 }
@@ -312,18 +283,8 @@ pub fn pretrain(split: &Split, mut progress: impl FnMut(usize, f64)) -> Pretrain
     let mut scale = [0.0f32; HID];
     quantize_rows(l1.w.as_flattened(), IN, &mut q, &mut scale).expect("finite weights");
     let qb: Vec<u8> = q.iter().map(|&v| v as u8).collect();
-    let parts = BaseParts::<IN, HID, OUT> {
-        q: &qb,
-        scale: &scale,
-        b1: &l1.b,
-        w2: &l2.w,
-        b2: &l2.b,
-        input_scale: 1.0 / 16.0,
-    };
-    let mut blob = vec![0u8; BLOB_LEN];
-    BaseModel::encode(&parts, &mut blob).expect("blob length");
-    let base = BaseModel::<IN, HID, OUT>::parse(&blob).expect("a blob just written");
-    let int8_test = base_accuracy::<f32>(&base, &split.test);
+    let blob = engine_blob(&qb, &scale, &l1.b, &l2);
+    let int8_test = base_accuracy::<f32>(&blob, &split.test);
     Pretrained {
         blob,
         f32_test: acc_f32,
@@ -347,27 +308,57 @@ fn forward(
     (h, z)
 }
 
+/// Every trainable value of a model, in tensor order, as f32.
+pub fn trained_values<T: Num, M: margay::nn::engine::Train<T>>(m: &mut M) -> Vec<f32> {
+    let mut v = Vec::new();
+    m.tensors(&mut |_, p| v.extend(p.iter().map(|x| x.to_f32())));
+    v
+}
+
 /// The largest `|w_fixed − w_f32|` over the trained tensors of two runs, and the largest
 /// `|w_f32|` (for the bound in the README).
-pub fn weight_gap(
-    f: &margay::nn::Trainable<f32, IN, HID, OUT, RANK>,
-    q: &margay::nn::Trainable<margay::quant::I8F24, IN, HID, OUT, RANK>,
-) -> (f32, f32) {
-    use margay::quant::Scalar;
+pub fn weight_gap(f: &mut DigitsModel<'_, f32>, q: &mut DigitsModel<'_, I8F24>) -> (f32, f32) {
+    let (a, b) = (trained_values(f), trained_values(q));
     let (mut gap, mut big) = (0.0f32, 0.0f32);
-    for (a, b) in f.tensors().iter().zip(q.tensors()) {
-        for (x, y) in a.iter().zip(b) {
-            gap = gap.max((x - y.to_f32()).abs());
-            big = big.max(x.abs());
-        }
+    for (x, y) in a.iter().zip(&b) {
+        gap = gap.max((x - y).abs());
+        big = big.max(x.abs());
     }
     (gap, big)
 }
 
+/// A sample's readings (pixel values 0..16 as f32).
+pub fn reading(x: &[u8; IN]) -> [f32; IN] {
+    x.map(|p| p as f32)
+}
+
+/// How many of `s` a trainer's `predict` classifies as their label.
+fn correct(s: &Samples, mut predict: impl FnMut(&[f32; IN]) -> Option<usize>) -> usize {
+    s.x.iter()
+        .zip(&s.y)
+        .filter(|(x, &y)| predict(&reading(x)) == Some(y as usize))
+        .count()
+}
+
+/// A backprop trainer loaded from a checked blob.
+pub fn load_backprop<T: Num>(blob: &[u8]) -> Result<Box<DigitsBackprop<'_, T>>, BlobError> {
+    let mut tr = Box::new(DigitsBackprop::<T>::new(digits_model()));
+    ModelBlob::load(&mut tr.model, blob)?;
+    Ok(tr)
+}
+
+/// A forward-only trainer loaded from a checked blob.
+pub fn load_zo<T: Num>(blob: &[u8]) -> Result<Box<DigitsZo<'_, T>>, BlobError> {
+    let mut tr = Box::new(DigitsZo::<T>::new(digits_model()));
+    ModelBlob::load(&mut tr.model, blob)?;
+    Ok(tr)
+}
+
 /// Accuracy of the blob's model with a fresh adapter (A = 0: the base itself) on `s`.
-pub fn base_accuracy<T: Num>(base: &BaseModel<IN, HID, OUT>, s: &Samples) -> f64 {
-    let model = LoraMlp::<T, IN, HID, OUT, RANK>::new(base, SEED);
-    model.correct(&s.x, &s.y, &mut Saturations::default()) as f64 / s.x.len() as f64
+pub fn base_accuracy<T: Num>(blob: &[u8], s: &Samples) -> f64 {
+    let mut tr = load_backprop::<T>(blob).expect("a checked blob");
+    let mut sat = Saturations::default();
+    correct(s, |x| tr.predict(x, &mut sat)) as f64 / s.x.len() as f64
 }
 
 pub use crate::files::write_atomic;
@@ -380,7 +371,8 @@ pub fn read_blob(path: &Path) -> Result<Vec<u8>, String> {
             path.display()
         )
     })?;
-    BaseModel::<IN, HID, OUT>::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    ModelBlob::check::<DigitsModel<'_, f32>>(&bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(bytes)
 }
 
@@ -411,44 +403,116 @@ pub struct Report {
 /// the mirrored held-out rows, `EPOCHS` passes over the mirrored stream (the glitches after
 /// the first), accuracy again. Returns the report and the trainer.
 pub fn finetune<'a, T: Num>(
-    base: &BaseModel<'a, IN, HID, OUT>,
+    blob: &'a [u8],
     stream: &Samples,
     test: &Samples,
-) -> (Report, DeviceTrainer<'a, T>)
+) -> (Report, Box<DigitsBackprop<'a, T>>)
 where
     margay::optim::Tiger: Optimizer<T::Moment, T>,
 {
     let tiger = device_tiger().build().expect("valid Tiger config");
-    finetune_with(base, stream, test, &tiger)
+    finetune_with(blob, stream, test, &tiger)
 }
 
 /// [`finetune`] with any optimizer of the interface (the host's runs with Lion, AdamW and
 /// a clipping chain; the device runs Tiger).
 pub fn finetune_with<'a, T: Num, O: Optimizer<T::Moment, T>>(
-    base: &BaseModel<'a, IN, HID, OUT>,
+    blob: &'a [u8],
     stream: &Samples,
     test: &Samples,
     opt: &O,
-) -> (Report, DeviceTrainer<'a, T>) {
+) -> (Report, Box<DigitsBackprop<'a, T>>) {
     let mut sat = Saturations::default();
-    let mut tr = DeviceTrainer::<T>::new(base, SEED);
-    let before = tr.model.correct(&test.x, &test.y, &mut sat);
+    let mut tr = load_backprop::<T>(blob).expect("a checked blob");
+    let before = correct(test, |x| tr.predict(x, &mut sat));
     for epoch in 0..EPOCHS {
-        tr.train_bytes(opt, &stream.x, &stream.y)
-            .expect("labels < 10 and the state fits");
+        for (x, &y) in stream.x.iter().zip(&stream.y) {
+            tr.train(opt, &reading(x), y as usize)
+                .expect("labels < 10 and the state fits");
+        }
         if epoch == 0 {
             tr.train(opt, &[NAN_READING; IN], 0).expect("label 0");
         }
     }
-    let after = tr.model.correct(&test.x, &test.y, &mut sat);
-    tr.model.predict(&[HUGE_READING; IN], &mut sat);
+    let after = correct(test, |x| tr.predict(x, &mut sat));
+    tr.predict(&[HUGE_READING; IN], &mut sat);
     tr.stats.saturated += sat.0;
     let report = Report {
         before,
         after,
         total: test.x.len(),
         stats: tr.stats,
-        fingerprint: tr.model.train.fingerprint(),
+        fingerprint: tr.fingerprint(),
+    };
+    (report, tr)
+}
+
+/// Samples per forward-only step (the batch both losses are taken on; Tiger's k on the
+/// backprop side).
+pub const ZO_BATCH: usize = 8;
+
+/// The forward-only estimator of the device run: two-sided SPSA, [`ZO_SAMPLES`] Rademacher
+/// directions per step, ε = 1e-2.
+pub fn device_zo() -> ZoConfig {
+    ZoConfig {
+        eps: ZO_EPS,
+        samples: ZO_SAMPLES,
+        directions: Directions::Rademacher,
+        seed: SEED as u64,
+        ..ZoConfig::default()
+    }
+}
+
+/// ε of [`device_zo`].
+pub const ZO_EPS: f32 = 1e-2;
+/// Directions per forward-only step (each costs two forward passes of the batch).
+pub const ZO_SAMPLES: u32 = 4;
+/// Passes over the stream in forward-only mode (a zeroth-order estimate carries far less
+/// information than a gradient: it needs more steps, each much cheaper in RAM).
+pub const ZO_EPOCHS: usize = 32;
+/// The learning rate of the forward-only run's Lion.
+pub const ZO_LR: f32 = 1e-3;
+
+/// The forward-only device run in format `T`: the same held-out measurement and the same
+/// stream, [`ZO_EPOCHS`] passes in batches of [`ZO_BATCH`] (`2·ZO_SAMPLES` forward passes of
+/// the batch per step, no backward pass), Lion on the estimate (sign-based, so the estimate's scale does not matter: the
+/// same rule in f32 and fixed point); after the first pass one batch holds a NaN reading
+/// (the step is skipped, the weights restored).
+pub fn finetune_zo<'a, T: Num>(
+    blob: &'a [u8],
+    stream: &Samples,
+    test: &Samples,
+) -> (Report, Box<DigitsZo<'a, T>>)
+where
+    margay::optim::Lion: Optimizer<T::Moment, T>,
+{
+    let zo = device_zo().build().expect("valid ZO config");
+    let lion = LionConfig::new(ZO_LR).build().expect("valid Lion config");
+    let mut sat = Saturations::default();
+    let mut tr = load_zo::<T>(blob).expect("a checked blob");
+    let before = correct(test, |x| tr.predict(x, &mut sat));
+    let xs: Vec<[f32; IN]> = stream.x.iter().map(reading).collect();
+    for epoch in 0..ZO_EPOCHS {
+        for (x, y) in xs.chunks(ZO_BATCH).zip(stream.y.chunks(ZO_BATCH)) {
+            tr.step(&zo, &lion, x, y)
+                .expect("labels < 10 and the state fits");
+        }
+        if epoch == 0 {
+            let mut glitch = [xs[0]; 2];
+            glitch[1] = [NAN_READING; IN];
+            tr.step(&zo, &lion, &glitch, &stream.y[..2])
+                .expect("labels < 10");
+        }
+    }
+    let after = correct(test, |x| tr.predict(x, &mut sat));
+    tr.predict(&[HUGE_READING; IN], &mut sat);
+    tr.stats.saturated += sat.0;
+    let report = Report {
+        before,
+        after,
+        total: test.x.len(),
+        stats: tr.stats,
+        fingerprint: tr.fingerprint(),
     };
     (report, tr)
 }
@@ -458,11 +522,11 @@ pub fn finetune_with<'a, T: Num, O: Optimizer<T::Moment, T>>(
 /// sample per update, so its lr is Tiger's over k), AdamW, and global-norm clipping in front
 /// of Tiger. Host only (the firmware runs Tiger).
 pub fn other_optimizers(
-    base: &BaseModel<'_, IN, HID, OUT>,
+    blob: &[u8],
     stream: &Samples,
     test: &Samples,
 ) -> Vec<(&'static str, Report)> {
-    use margay::optim::{AdamWConfig, Chain, ClipConfig, ClipForm, LionConfig};
+    use margay::optim::{AdamWConfig, Chain, ClipConfig, ClipForm};
     let lion = LionConfig::new(LION_LR).build().expect("valid Lion config");
     let adamw = AdamWConfig::new(ADAMW_LR)
         .build()
@@ -474,15 +538,15 @@ pub fn other_optimizers(
     vec![
         (
             "lion (lr 2.5e-4)",
-            finetune_with::<f32, _>(base, stream, test, &lion).0,
+            finetune_with::<f32, _>(blob, stream, test, &lion).0,
         ),
         (
             "adamw (lr 1e-3)",
-            finetune_with::<f32, _>(base, stream, test, &adamw).0,
+            finetune_with::<f32, _>(blob, stream, test, &adamw).0,
         ),
         (
             "clip 1.0 -> tiger",
-            finetune_with::<f32, _>(base, stream, test, &Chain(clip, tiger)).0,
+            finetune_with::<f32, _>(blob, stream, test, &Chain(clip, tiger)).0,
         ),
     ]
 }

@@ -2,7 +2,6 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use margay::nn::BaseModel;
 use margay::quant::I8F24;
 use margay_host::demo::{bf16_drift, run, runners, Problem, Quadratic, Rosenbrock};
 use margay_host::digits;
@@ -265,20 +264,27 @@ fn pretrain(out: &Path, check: bool) -> Result<(), String> {
 fn finetune(path: &Path) -> Result<(), String> {
     let split = digits::load(&digits::data_path())?;
     let bytes = digits::read_blob(path)?;
-    let base = BaseModel::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let base = &bytes[..];
     let (stream, test) = (split.stream.mirrored(), split.test.mirrored());
     println!(
         "device: mirrored sensor; {} stream samples x {} passes, {} held-out; clean held-out with the base: {:.2}%",
         stream.x.len(),
         digits::EPOCHS,
         test.x.len(),
-        100.0 * digits::base_accuracy::<f32>(&base, &split.test)
+        100.0 * digits::base_accuracy::<f32>(base, &split.test)
     );
-    let (r32, t32) = digits::finetune::<f32>(&base, &stream, &test);
-    let (rq, tq) = digits::finetune::<I8F24>(&base, &stream, &test);
-    for (name, r) in [("f32 (M4F)", r32), ("I8F24 (M0)", rq)] {
+    let (r32, mut t32) = digits::finetune::<f32>(base, &stream, &test);
+    let (rq, mut tq) = digits::finetune::<I8F24>(base, &stream, &test);
+    let (z32, _) = digits::finetune_zo::<f32>(base, &stream, &test);
+    let (zq, _) = digits::finetune_zo::<I8F24>(base, &stream, &test);
+    for (name, r) in [
+        ("backprop f32 (M4F)", r32),
+        ("backprop I8F24 (M0)", rq),
+        ("forward-only f32 (M4F)", z32),
+        ("forward-only I8F24 (M0)", zq),
+    ] {
         println!(
-            "{name:<11} before {:>6.2}%  after {:>6.2}%  updates {}  guarded {}  saturated {}  fingerprint {:#010x}",
+            "{name:<24} before {:>6.2}%  after {:>6.2}%  updates {}  guarded {}  saturated {}  fingerprint {:#010x}",
             100.0 * r.before as f64 / r.total as f64,
             100.0 * r.after as f64 / r.total as f64,
             r.stats.updates,
@@ -287,12 +293,12 @@ fn finetune(path: &Path) -> Result<(), String> {
             r.fingerprint
         );
     }
-    let (worst, _) = digits::weight_gap(&t32.model.train, &tq.model.train);
+    let (worst, _) = digits::weight_gap(&mut t32.model, &mut tq.model);
     println!("max |w_fixed - w_f32| over the trained tensors: {worst:.3e}");
     println!(
         "the same fine-tuning with other optimizers of the interface (host, f32, bf16 state):"
     );
-    for (name, r) in digits::other_optimizers(&base, &stream, &test) {
+    for (name, r) in digits::other_optimizers(base, &stream, &test) {
         println!(
             "{name:<28} before {:>6.2}%  after {:>6.2}%  updates {}  guarded {}",
             100.0 * r.before as f64 / r.total as f64,

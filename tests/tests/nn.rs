@@ -2,10 +2,8 @@
 //! the model blob's checks, the digits run (fixed point within its bound of f32, fresh blob)
 //! and Tiger's fixed-point step.
 
-use margay::nn::{
-    relu, relu_backward, softmax_cross_entropy, BaseModel, BaseParts, BlobError, Dense, Lora,
-    Saturations, Trainer,
-};
+use margay::nn::engine::{ModelBlob, Train};
+use margay::nn::{relu, relu_backward, softmax_cross_entropy, BlobError, Dense, Lora, Saturations};
 use margay::optim::{Outcome, TigerConfig};
 use margay::quant::{Scalar, I8F24};
 use margay_host::digits as d;
@@ -184,57 +182,49 @@ fn blob() -> Vec<u8> {
 
 #[test]
 fn blob_checks_reject_corruption_with_errors_that_say_why() {
-    type M<'a> = BaseModel<'a, 64, 32, 10>;
+    type M<'a> = d::DigitsModel<'a, f32>;
     let good = blob();
-    assert!(M::parse(&good).is_ok());
+    assert!(ModelBlob::check::<M>(&good).is_ok());
     // Every single flipped bit anywhere is caught (checksum, or an earlier header check).
     for at in (0..good.len()).step_by(7) {
         let mut b = good.clone();
         b[at] ^= 0x04;
-        assert!(M::parse(&b).is_err(), "flip at {at} accepted");
+        assert!(ModelBlob::check::<M>(&b).is_err(), "flip at {at} accepted");
     }
     let mut b = good.clone();
     b[0] = b'X';
-    assert_eq!(M::parse(&b), Err(BlobError::Magic));
+    assert_eq!(ModelBlob::check::<M>(&b), Err(BlobError::Magic));
     let mut b = good.clone();
-    b[4] = 2;
-    assert_eq!(M::parse(&b), Err(BlobError::Version { found: 2 }));
+    b[4] = 1;
+    assert_eq!(
+        ModelBlob::check::<M>(&b),
+        Err(BlobError::Version { found: 1 })
+    );
+    assert!(ModelBlob::check::<M>(&good[..good.len() - 1]).is_err());
+    // Another rank is another architecture: the LoRA record (index 2) says so.
+    type Rank4<'a> = margay::Seq![
+        margay::nn::engine::Scale<f32, [f32; 64]>,
+        margay::nn::engine::Lora<margay::nn::engine::Int8Dense<'a, f32, 64, 32>, f32, 64, 32, 4>,
+        margay::nn::engine::Relu<[f32; 32]>,
+        margay::nn::engine::Full<Dense<f32, 32, 10>>,
+    ];
     assert!(matches!(
-        M::parse(&good[..good.len() - 1]),
-        Err(BlobError::Length { .. })
-    ));
-    assert!(matches!(
-        BaseModel::<64, 16, 10>::parse(&good),
-        Err(BlobError::Shape { .. })
+        ModelBlob::check::<Rank4>(&good),
+        Err(BlobError::Layer { index: 2, .. })
     ));
     let mut b = good.clone();
     b[100] ^= 1;
-    let e = M::parse(&b).unwrap_err();
+    let e = ModelBlob::check::<M>(&b).unwrap_err();
     assert!(matches!(e, BlobError::Checksum { .. }));
     assert!(e.to_string().contains("margay digits pretrain"), "{e}");
     // A NaN weight with a valid checksum is still refused.
-    let (q, scale, b1, w2, mut b2) = (
-        vec![0u8; 64 * 32],
-        [0.1f32; 32],
-        [0.0f32; 32],
-        [[0.0f32; 32]; 10],
-        [0.0f32; 10],
-    );
-    b2[3] = f32::NAN;
-    let mut out = vec![0u8; M::LEN];
-    M::encode(
-        &BaseParts {
-            q: &q,
-            scale: &scale,
-            b1: &b1,
-            w2: &w2,
-            b2: &b2,
-            input_scale: 1.0,
-        },
-        &mut out,
-    )
-    .unwrap();
-    assert!(matches!(M::parse(&out), Err(BlobError::NonFinite { .. })));
+    let mut head = Dense::<f32, 32, 10>::zeroed();
+    head.b[3] = f32::NAN;
+    let out = d::engine_blob(&[0u8; 64 * 32], &[0.1; 32], &[0.0; 32], &head);
+    assert!(matches!(
+        ModelBlob::check::<M>(&out),
+        Err(BlobError::NonFinite { .. })
+    ));
     // The host reader names the file.
     let path = std::env::temp_dir().join("margay-bad.mgyb");
     d::write_atomic(&path, &b).unwrap();
@@ -264,10 +254,9 @@ fn committed_blob_is_fresh() {
 fn fixed_point_run_stays_within_its_bound_of_f32() {
     let split = d::load(&d::data_path()).unwrap();
     let bytes = blob();
-    let base = BaseModel::parse(&bytes).unwrap();
     let (stream, test) = (split.stream.mirrored(), split.test.mirrored());
-    let (r32, t32) = d::finetune::<f32>(&base, &stream, &test);
-    let (rq, tq) = d::finetune::<I8F24>(&base, &stream, &test);
+    let (r32, mut t32) = d::finetune::<f32>(&bytes, &stream, &test);
+    let (rq, mut tq) = d::finetune::<I8F24>(&bytes, &stream, &test);
     for r in [r32, rq] {
         assert_eq!(r.before, rq.before);
         assert!(r.after >= r.before + 30 * r.total / 100, "{r:?}");
@@ -282,7 +271,7 @@ fn fixed_point_run_stays_within_its_bound_of_f32() {
     // most η(1 + λ|θ|) per update in either run, so |Δθ| ≤ 2·η·updates·(1 + λ·max|θ|).
     let gap = (r32.after as f64 - rq.after as f64).abs() / r32.total as f64;
     assert!(gap <= 0.03, "accuracy gap {gap}");
-    let (worst, big) = d::weight_gap(&t32.model.train, &tq.model.train);
+    let (worst, big) = d::weight_gap(&mut t32.model, &mut tq.model);
     let t = d::device_tiger();
     let bound = 2.0 * t.lr * 358.0 * (1.0 + t.weight_decay * big);
     assert!(worst <= bound, "max |Δw| {worst} > bound {bound}");
@@ -292,23 +281,31 @@ fn fixed_point_run_stays_within_its_bound_of_f32() {
 #[test]
 fn trainer_guards_non_finite_readings_and_rejects_bad_labels() {
     let bytes = blob();
-    let base = BaseModel::parse(&bytes).unwrap();
     let tiger = d::device_tiger().build().unwrap();
-    let mut tr = d::DeviceTrainer::<I8F24>::new(&base, d::SEED);
-    let before = tr.model.train;
+    let mut tr = d::load_backprop::<I8F24>(&bytes).unwrap();
+    let before = d::trained_values(&mut tr.model);
     assert!(tr.train(&tiger, &[0.0; 64], 10).is_err());
-    assert_eq!(tr.model.train, before, "a bad label changes nothing");
+    assert_eq!(
+        d::trained_values(&mut tr.model),
+        before,
+        "a bad label changes nothing"
+    );
+    assert_eq!(tr.stats.samples, 0);
     assert_eq!(
         tr.train(&tiger, &[f32::INFINITY; 64], 1),
         Ok(Outcome::Guarded)
     );
-    let shrunk = tr.model.train.head.w[0][0];
-    assert_eq!(shrunk, before.head.w[0][0].times(I8F24::from_f32(0.99)));
+    // Tiger's guard: every weight shrinks by nan_shrink (0.99), the head's first included.
+    let shrunk = tr.model.rest().rest().rest().0.w[0][0];
+    assert_eq!(
+        shrunk,
+        I8F24::from_f32(before[0]).times(I8F24::from_f32(0.99))
+    );
     assert_eq!(tr.stats.guarded, 1);
     // A reading far beyond ±128 saturates, is counted, and training goes on.
     tr.train(&tiger, &[1e6; 64], 1).unwrap();
     assert!(tr.stats.saturated > 0);
-    let mut f = Trainer::<f32, 64, 32, 10, 8, 512, { d::STATE }>::new(&base, d::SEED);
+    let mut f = d::load_backprop::<f32>(&bytes).unwrap();
     assert_eq!(f.train(&tiger, &[f32::NAN; 64], 1), Ok(Outcome::Guarded));
 }
 
@@ -357,9 +354,8 @@ proptest! {
 fn the_trainer_fine_tunes_with_other_optimizers() {
     let split = d::load(&d::data_path()).unwrap();
     let bytes = blob();
-    let base = BaseModel::parse(&bytes).unwrap();
     let (stream, test) = (split.stream.mirrored(), split.test.mirrored());
-    for (name, r) in d::other_optimizers(&base, &stream, &test) {
+    for (name, r) in d::other_optimizers(&bytes, &stream, &test) {
         assert!(
             r.after >= r.before + 30 * r.total / 100,
             "{name}: {} -> {} of {}",
@@ -370,8 +366,10 @@ fn the_trainer_fine_tunes_with_other_optimizers() {
         assert_eq!(r.stats.guarded, 1, "{name}: the NaN glitch is skipped once");
     }
     let adamw = margay::optim::AdamWConfig::new(1e-3).build().unwrap();
-    let mut small = Trainer::<f32, 64, 32, 10, 8, 512, { d::PARAMS }>::new(&base, d::SEED);
-    let before = small.model.train;
+    type Small<'a> = margay::nn::engine::Backprop<d::DigitsModel<'a, f32>, f32, 512, { d::PARAMS }>;
+    let mut small = Box::new(Small::new(d::digits_model()));
+    ModelBlob::load(&mut small.model, &bytes).unwrap();
+    let before = d::trained_values(&mut small.model);
     assert_eq!(
         small.train(&adamw, &[1.0; 64], 3),
         Err(margay::nn::NnError::State {
@@ -379,20 +377,24 @@ fn the_trainer_fine_tunes_with_other_optimizers() {
             capacity: d::PARAMS
         })
     );
-    assert_eq!(small.model.train, before);
+    assert_eq!(d::trained_values(&mut small.model), before);
     assert_eq!(small.stats.samples, 0);
     // Exponentiated gradient refuses the LoRA adapter's negative weights before anything is
     // written (the step counter and the counters included).
     let eg = margay::optim::ExpGradConfig::new(1e-2).build().unwrap();
-    let mut tr = d::DeviceTrainer::<f32>::new(&base, d::SEED);
-    let before = tr.model.train;
+    let mut tr = d::load_backprop::<f32>(&bytes).unwrap();
+    let before = d::trained_values(&mut tr.model);
     assert!(matches!(
         tr.train(&eg, &[1.0; 64], 3),
         Err(margay::nn::NnError::Step(
             margay::optim::StepError::NegativeParameter { .. }
         ))
     ));
-    assert_eq!((tr.model.train, tr.stats.samples), (before, 0));
+    assert_eq!(
+        (d::trained_values(&mut tr.model), tr.stats.samples),
+        (before, 0)
+    );
+    assert_eq!(<d::DigitsModel<f32> as Train<f32>>::TENSORS, 5);
 }
 
 #[test]

@@ -7,8 +7,9 @@
 //! | [`Dense`] (forward, input and weight gradients), [`relu`] | `dense.rs` |
 //! | [`Lora`] adapter `W₀ + A·B` and its gradients | `lora.rs` |
 //! | [`softmax_cross_entropy`] | `loss.rs` |
-//! | [`BaseModel`] blob (int8 base, per-row scales, checksum) | `blob.rs` |
-//! | [`LoraMlp`] classifier and its Tiger [`Trainer`] | `model.rs` |
+//! | [`Conv1d`], [`Depthwise1d`], [`Pointwise`], [`relu6`], pooling, [`flatten`] | `conv.rs` |
+//! | blob errors and checksum ([`BlobError`], [`fnv1a32`]) | `blob.rs` |
+//! | [`engine`]: models a user composes from these layers, int8 layers, backprop and forward-only trainers, the memory plan, the model blob | `engine/` |
 //!
 //! Every layer is generic over [`Num`], so the Cortex-M0 runs the very same code in fixed
 //! point that the host and the Cortex-M4F run in f32. Gradients are checked against finite
@@ -20,20 +21,19 @@ mod dense;
 pub mod engine;
 mod lora;
 mod loss;
-mod model;
 mod num;
 
-pub use blob::{blob_len, fnv1a32, BaseModel, BaseParts, BlobError, MAGIC, VERSION};
+pub use blob::{fnv1a32, BlobError, MAGIC};
 pub use conv::{
     avg_pool, avg_pool_backward, conv_out_len, flatten, global_avg_pool, global_avg_pool_backward,
     relu6, relu6_backward, Conv1d, Depthwise1d, Pointwise,
 };
 pub use dense::{outer, relu, relu_backward, relu_backward_slice, relu_slice, Dense};
+pub use engine::TrainStats;
 pub use lora::Lora;
 pub use loss::{
     argmax, argmax_slice, softmax_cross_entropy, softmax_cross_entropy_slice, Prediction,
 };
-pub use model::{trainable_len, LoraMlp, TrainStats, Trainable, Trainer};
 pub use num::{Num, Saturations};
 
 use core::fmt;

@@ -68,6 +68,7 @@ const NO_REQUANT: Requantize = Requantize {
 
 /// Per-channel int8 weights, int32 biases and requantization from float weights: the
 /// host-side quantization of every int8 layer. `w` holds `rows` rows of `cols`.
+#[allow(clippy::too_many_arguments)]
 fn quantize_channels(
     w: &[f32],
     b: &[f32],

@@ -862,6 +862,14 @@ impl<T: Num, const C: usize, const L: usize, const LOUT: usize, const K: usize, 
 }
 
 impl<T: Num, const C: usize, const L: usize, const LOUT: usize, const K: usize, const S: usize>
+    Default for AvgPool<T, C, L, LOUT, K, S>
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Num, const C: usize, const L: usize, const LOUT: usize, const K: usize, const S: usize>
     Infer for AvgPool<T, C, L, LOUT, K, S>
 {
     type Input = [[T; L]; C];
@@ -902,6 +910,12 @@ impl<T: Num, const C: usize, const L: usize> GlobalAvgPool<T, C, L> {
     }
 }
 
+impl<T: Num, const C: usize, const L: usize> Default for GlobalAvgPool<T, C, L> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<T: Num, const C: usize, const L: usize> Infer for GlobalAvgPool<T, C, L> {
     type Input = [[T; L]; C];
     type Output = [T; C];
@@ -937,6 +951,12 @@ impl<T: Num, const C: usize, const L: usize, const N: usize> Flatten<T, C, L, N>
     pub const fn new() -> Self {
         const { assert!(N == C * L, "Flatten: N must be C·L") };
         Flatten(core::marker::PhantomData)
+    }
+}
+
+impl<T: Num, const C: usize, const L: usize, const N: usize> Default for Flatten<T, C, L, N> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -60,7 +60,7 @@ pub use layers::{
     Affine, AvgPool, BiasOnly, Conv, Depthwise, Flatten, Frozen, Full, GlobalAvgPool, Int8Dense,
     Lora, Pointwise, Relu, Relu6, Scale, Weights,
 };
-pub use train::{Backprop, Plan, ZoStep, ZoTrainer};
+pub use train::{Backprop, Batch, Plan, TrainStats, ZoStep, ZoTrainer};
 
 use super::num::{Num, Saturations};
 use crate::optim::TensorSpec;

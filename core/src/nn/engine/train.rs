@@ -4,7 +4,7 @@
 use super::{Cell, Sink, Train};
 use crate::nn::loss::{argmax_slice, softmax_cross_entropy_slice};
 use crate::nn::num::{Num, Saturations};
-use crate::nn::{NnError, TrainStats};
+use crate::nn::NnError;
 use crate::optim::{DirectionSource, Estimator, Perturbation, Zo, ZoStatus};
 use crate::optim::{Optimizer, Outcome, StepError, TensorSpec};
 use core::mem::size_of;
@@ -22,6 +22,8 @@ pub struct Plan {
     pub params: usize,
     /// The logits (and, for backprop, their gradient).
     pub output: usize,
+    /// Forward-only: the buffer one sample's readings are written into.
+    pub input: usize,
     /// Backprop only: the gradient buffers between layers.
     pub backward: usize,
     /// One gradient scratch of the largest trainable tensor.
@@ -33,8 +35,23 @@ pub struct Plan {
 impl Plan {
     /// Every part's bytes (`params` is inside `model`).
     pub const fn total(&self) -> usize {
-        self.model + self.output + self.backward + self.scratch + self.state
+        self.model + self.output + self.input + self.backward + self.scratch + self.state
     }
+}
+
+/// Counters of a training run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct TrainStats {
+    /// Samples seen (micro-steps).
+    pub samples: u32,
+    /// Parameter updates (every `k` samples).
+    pub updates: u32,
+    /// Samples on which the optimizer's guard fired or its skip rule applied (Tiger's guard;
+    /// a non-finite reading for any optimizer).
+    pub guarded: u32,
+    /// Values clamped to the fixed-point range (0 in floats).
+    pub saturated: u32,
 }
 
 /// The state capacity `[start, end)` of each tensor, walked in the model's tensor order.
@@ -233,6 +250,7 @@ where
         model: size_of::<M>(),
         params: M::PARAMS * size_of::<T>(),
         output: 2 * size_of::<M::Output>(),
+        input: 0,
         backward: size_of::<M::Grads>(),
         scratch: S * size_of::<T>(),
         state: ST * size_of::<T::Moment>(),
@@ -406,11 +424,36 @@ pub struct ZoTrainer<M: Train<T>, T: Num, const S: usize, const ST: usize> {
     /// The model being trained.
     pub model: M,
     out: M::Output,
+    input: M::Input,
     scratch: [T; S],
     state: [T::Moment; ST],
     t: u64,
     /// Counters (`samples`: batch samples seen; `updates`: estimates applied).
     pub stats: TrainStats,
+}
+
+/// A batch for [`ZoTrainer::step_with`]: writes sample `i` into the buffer, returns its label.
+pub type Batch<'s, X> = dyn FnMut(usize, &mut X) -> u8 + 's;
+
+/// One tensor of [`ZoTrainer::perturb`] (out of line: one copy for every tensor).
+#[cfg_attr(target_os = "none", inline(never))]
+fn perturb_tensor<T: Num, D: DirectionSource>(
+    dirs: &D,
+    sample: u32,
+    tensor: u32,
+    eps: f32,
+    k: i32,
+    p: &mut [T],
+) {
+    let mut z = [0.0f32; 64];
+    for (c, chunk) in p.chunks_mut(64).enumerate() {
+        let z = &mut z[..chunk.len()];
+        dirs.fill(sample, tensor, c * 64, z);
+        for (p, &z) in chunk.iter_mut().zip(z.iter()) {
+            let d = T::from_f32(eps * z);
+            *p = if k > 0 { p.plus(d) } else { p.minus(d.plus(d)) };
+        }
+    }
 }
 
 /// `−ln softmax(z)[label]` in f32 (log-sum-exp after subtracting the maximum).
@@ -435,6 +478,7 @@ where
         model: size_of::<M>(),
         params: M::PARAMS * size_of::<T>(),
         output: size_of::<M::Output>(),
+        input: size_of::<M::Input>(),
         backward: 0,
         scratch: S * size_of::<T>(),
         state: ST * size_of::<T::Moment>(),
@@ -451,6 +495,7 @@ where
         ZoTrainer {
             model,
             out: M::Output::ZEROED,
+            input: M::Input::ZEROED,
             scratch: [T::ZERO; S],
             state: [T::MOMENT_ZERO; ST],
             t: 1,
@@ -479,35 +524,37 @@ where
         fingerprint(&mut self.model)
     }
 
-    /// Mean loss of the batch at the current parameters.
-    fn batch_loss(&mut self, xs: &[M::Input], labels: &[u8], sat: &mut Saturations) -> f32 {
+    /// Mean loss of the batch at the current parameters (each sample written into the
+    /// input buffer by `sample`).
+    #[cfg_attr(target_os = "none", inline(never))]
+    fn batch_loss(
+        &mut self,
+        n: usize,
+        sample: &mut Batch<'_, M::Input>,
+        sat: &mut Saturations,
+    ) -> f32 {
         let mut sum = 0.0f32;
-        for (x, &l) in xs.iter().zip(labels) {
-            self.model.forward(x, &mut self.out, sat);
+        for i in 0..n {
+            let l = sample(i, &mut self.input);
+            self.model.forward(&self.input, &mut self.out, sat);
             sum += ce_loss(self.out.flat(), l as usize);
         }
-        sum / xs.len() as f32
+        sum / n as f32
     }
 
     /// `θ ← θ + d` (`k = 1`) or `θ ← θ − 2d` (`k = −2`) with `d = εz` of `sample`.
+    #[cfg_attr(target_os = "none", inline(never))]
     fn perturb<D: DirectionSource>(&mut self, dirs: &D, sample: u32, eps: f32, k: i32) {
         let mut tensor = 0u32;
         self.model.tensors(&mut |_, p| {
-            let mut z = [0.0f32; 64];
-            for (c, chunk) in p.chunks_mut(64).enumerate() {
-                let z = &mut z[..chunk.len()];
-                dirs.fill(sample, tensor, c * 64, z);
-                for (p, &z) in chunk.iter_mut().zip(z.iter()) {
-                    let d = T::from_f32(eps * z);
-                    *p = if k > 0 { p.plus(d) } else { p.minus(d.plus(d)) };
-                }
-            }
+            perturb_tensor(dirs, sample, tensor, eps, k, p);
             tensor += 1;
         });
     }
 
     /// ĝ of one tensor into `g`: `Σ_j c_j z_j` in f32 (as [`crate::optim::ZoEstimate::gradient`]),
     /// rounded once to `T`.
+    #[cfg_attr(target_os = "none", inline(never))]
     fn gradient<D: DirectionSource>(dirs: &D, coeffs: &[f32], tensor: u32, g: &mut [T]) {
         let (mut acc, mut z) = ([0.0f32; 64], [0.0f32; 64]);
         for (c, chunk) in g.chunks_mut(64).enumerate() {
@@ -535,18 +582,47 @@ where
         xs: &[M::Input],
         labels: &[u8],
     ) -> Result<ZoStep, NnError> {
-        let classes = M::Output::WIDTH;
-        if xs.is_empty() || xs.len() != labels.len() {
+        if xs.len() != labels.len() {
             return Err(NnError::Batch {
                 samples: xs.len(),
                 labels: labels.len(),
             });
         }
-        if let Some(&l) = labels.iter().find(|&&l| l as usize >= classes) {
-            return Err(NnError::Label {
-                label: l as usize,
-                classes,
+        self.step_with(zo, opt, xs.len(), &mut |i, x| {
+            *x = xs[i];
+            labels[i]
+        })
+    }
+
+    /// [`ZoTrainer::step`] on a batch of `n` samples that `sample(i, x)` writes, one at a time,
+    /// into the trainer's input buffer (returning the label): no buffer for the batch, so the
+    /// readings can come straight from flash or a sensor FIFO. `sample` must give the same
+    /// sample for the same `i` every time (it is called once per forward pass and once to
+    /// check the batch).
+    pub fn step_with<O: Optimizer<T::Moment, T>>(
+        &mut self,
+        zo: &Zo,
+        opt: &O,
+        n: usize,
+        sample: &mut Batch<'_, M::Input>,
+    ) -> Result<ZoStep, NnError> {
+        let classes = M::Output::WIDTH;
+        if n == 0 {
+            return Err(NnError::Batch {
+                samples: 0,
+                labels: 0,
             });
+        }
+        let mut all_finite = true;
+        for i in 0..n {
+            let l = sample(i, &mut self.input);
+            if l as usize >= classes {
+                return Err(NnError::Label {
+                    label: l as usize,
+                    classes,
+                });
+            }
+            all_finite &= finite(&self.input);
         }
         let lay = layout(&mut self.model, opt, ST)?;
         if self.t == 1 {
@@ -555,13 +631,13 @@ where
         let t = self.t;
         let step = opt.at(t);
         self.t += 1;
-        self.stats.samples += xs.len() as u32;
+        self.stats.samples += n as u32;
         let skipped = |loss: f32, sample: u32| ZoStep {
             outcome: Outcome::Skipped,
             status: ZoStatus::NonFiniteLoss { sample },
             loss,
         };
-        if !xs.iter().all(finite) {
+        if !all_finite {
             self.stats.guarded += 1;
             return Ok(skipped(f32::NAN, 0));
         }
@@ -573,7 +649,7 @@ where
         let f0 = if two {
             0.0
         } else {
-            self.batch_loss(xs, labels, &mut sat)
+            self.batch_loss(n, sample, &mut sat)
         };
         if !f0.is_finite() {
             self.stats.guarded += 1;
@@ -584,13 +660,13 @@ where
         let mut first = f32::NAN;
         for j in 0..q {
             self.perturb(&dirs, j, eps, 1);
-            let fp = self.batch_loss(xs, labels, &mut sat);
+            let fp = self.batch_loss(n, sample, &mut sat);
             if j == 0 {
                 first = fp;
             }
             let (fm, p) = if two && fp.is_finite() {
                 self.perturb(&dirs, j, eps, -2);
-                let fm = self.batch_loss(xs, labels, &mut sat);
+                let fm = self.batch_loss(n, sample, &mut sat);
                 self.perturb(&dirs, j, eps, 1);
                 (fm, (fp - fm) / (2.0 * eps))
             } else {

@@ -4,6 +4,13 @@
 #[allow(dead_code)]
 #[path = "src/scenarios.rs"]
 mod scenarios;
+// The sensor example's model and its host side (pretraining, blob, replay), as a user's
+// build script would include them.
+#[path = "src/sensor_net/host.rs"]
+mod sensor_host;
+#[allow(dead_code)]
+#[path = "src/sensor_net/model.rs"]
+mod sensor_model;
 
 use margay::optim::{Guard, LrMode};
 use margay_tests::vectors::{load_file, parse_optim, simulate, Algorithm};
@@ -103,6 +110,62 @@ fn main() {
     std::fs::write(out.join("host_words.rs"), host).unwrap();
 
     digits(&out, &target);
+    sensor_net(&out, &target);
+}
+
+/// The sensor example (`src/bin/sensor_net.rs`): pretraining on upright windows, the blob,
+/// the device's data as flash arrays and the host's replay of the device run in the
+/// device's format (f32 on the Cortex-M4F, I16F16 on the M0).
+fn sensor_net(out: &std::path::Path, target: &str) {
+    use sensor_host as h;
+    println!("cargo:rerun-if-changed=src/sensor_net");
+    let (clean, stream, test) = h::data();
+    let check = h::samples(h::TEST_WINDOWS, false, 0x5e45_0004);
+    let (blob, pretrained) = h::pretrain(&clean, &check);
+    assert!(
+        pretrained * 10 >= check.y.len() * 9,
+        "sensor example: pretraining reached only {pretrained} of {} upright windows",
+        check.y.len()
+    );
+    let run = if target.starts_with("thumbv6m") {
+        h::finetune::<margay::quant::I16F16>(&blob, &stream, &test)
+    } else {
+        h::finetune::<f32>(&blob, &stream, &test)
+    };
+    let rows = |s: &h::Samples| {
+        s.x.iter()
+            .map(|w| format!("{w:?}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut code = String::new();
+    let n = (stream.y.len(), test.y.len());
+    writeln!(
+        code,
+        "pub static STREAM_X: [[[i8; LEN]; AXES]; {}] = [{}];",
+        n.0,
+        rows(&stream)
+    )
+    .unwrap();
+    writeln!(code, "pub static STREAM_Y: [u8; {}] = {:?};", n.0, stream.y).unwrap();
+    writeln!(
+        code,
+        "pub static TEST_X: [[[i8; LEN]; AXES]; {}] = [{}];",
+        n.1,
+        rows(&test)
+    )
+    .unwrap();
+    writeln!(code, "pub static TEST_Y: [u8; {}] = {:?};", n.1, test.y).unwrap();
+    writeln!(code, "pub const PRETRAINED: usize = {pretrained};").unwrap();
+    let s = run.stats;
+    writeln!(
+        code,
+        "pub const HOST: Host = Host {{ before: {}, after: {}, samples: {}, updates: {}, guarded: {}, saturated: {}, fingerprint: {:#x} }};",
+        run.before, run.after, s.samples, s.updates, s.guarded, s.saturated, run.fingerprint
+    )
+    .unwrap();
+    std::fs::write(out.join("sensor_net_data.rs"), code).unwrap();
+    std::fs::write(out.join("sensor_net.mgyb"), blob).unwrap();
 }
 
 /// The digits demo: the device's data (mirrored stream and held-out rows) as flash arrays,

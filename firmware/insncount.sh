@@ -49,9 +49,10 @@ for core in "${@:-m4f m0}"; do
   done
 done
 
-# The digits fine-tuning (src/bin/digits.rs: backprop; src/bin/digits_zo.rs: forward-only):
-# marks 0..1 bracket the held-out evaluation, then 2..3 each pass over the training stream.
-for bin in digits digits-zo; do
+# The digits fine-tuning (src/bin/digits.rs: backprop; src/bin/digits_zo.rs: forward-only)
+# and the sensor example (src/bin/sensor_net.rs): marks 0..1 bracket the held-out
+# evaluation, then 2..3 each pass over the training stream.
+for bin in digits digits-zo sensor-net; do
 for c in ${@:-m4f m0}; do
   case "$c" in
     m4f) target=thumbv7em-none-eabihf; qemu=(-cpu cortex-m4 -machine mps2-an386) ;;
@@ -60,16 +61,18 @@ for c in ${@:-m4f m0}; do
   case "$bin" in
     digits) what="digits: train (fwd+bwd+Tiger)" ;;
     digits-zo) what="digits: train forward-only (ZO)" ;;
+    sensor-net) what="sensor-net: train (fwd+bwd+Tiger)" ;;
   esac
+  data=digits_data.rs; [ "$bin" = sensor-net ] && data=sensor_net_data.rs
   elf=target/$target/release/$bin
   [ -f "$elf" ] || cargo build --release --bin "$bin" --target "$target" >/dev/null
   mark=$(arm-none-eabi-nm "$elf" | awk '/ bench_mark$/{print "0x"$1}')
   log=target/insns-$bin-$c.log
   timeout 600 qemu-system-arm "${qemu[@]}" -nographic -semihosting-config enable=on,target=native \
     -plugin "./$plugin,mark=$mark" -d plugin -D "$log" -kernel "$elf" >/dev/null
-  test_n=$(sed -n 's/^pub static TEST_Y: \[u8; \([0-9]*\)\].*/\1/p' target/$target/release/build/*/out/digits_data.rs | head -n 1)
-  stream_n=$(sed -n 's/^pub static STREAM_Y: \[u8; \([0-9]*\)\].*/\1/p' target/$target/release/build/*/out/digits_data.rs | head -n 1)
-  sed -n 's/.*total=\([0-9]*\) delta.*/\1/p' "$log" | awk -v c="$c" -v tn="$test_n" -v sn="$stream_n" -v what="$what" '
+  test_n=$(sed -n 's/^pub static TEST_Y: \[u8; \([0-9]*\)\].*/\1/p' target/$target/release/build/*/out/$data | head -n 1)
+  stream_n=$(sed -n 's/^pub static STREAM_Y: \[u8; \([0-9]*\)\].*/\1/p' target/$target/release/build/*/out/$data | head -n 1)
+  sed -n 's/.*total=\([0-9]*\) delta.*/\1/p' "$log" | awk -v c="$c" -v tn="$test_n" -v sn="$stream_n" -v what="$what" -v bin="$bin" '
     { t[NR] = $1 }
     END {
       ev = t[2] - t[1]; tr = 0; passes = 0
@@ -77,7 +80,7 @@ for c in ${@:-m4f m0}; do
       if (what ~ /forward-only/) {
         printf "%-4s %-32s %11.0f insns / %5d samples = %9.1f insns/sample (%d passes)\n", c, what, tr, passes * sn, tr / (passes * sn), passes
       } else {
-        printf "%-4s %-32s %11.0f insns / %5d samples = %9.1f insns/sample\n", c, "digits: classify", ev, tn, ev / tn
+        printf "%-4s %-32s %11.0f insns / %5d samples = %9.1f insns/sample\n", c, bin ": classify", ev, tn, ev / tn
         printf "%-4s %-32s %11.0f insns / %5d samples = %9.1f insns/sample (%d passes)\n", c, what, tr, passes * sn, tr / (passes * sn), passes
       }
     }'

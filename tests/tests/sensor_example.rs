@@ -28,8 +28,15 @@ fn the_sensor_example_pretrains_and_fine_tunes_in_f32_and_fixed_point() {
         "pretrained {pretrained}"
     );
     let n = test.y.len();
+    let f32_run = finetune::<f32>(&blob, &stream, &test);
+    // The firmware compares its fingerprint with the host's: a replay must repeat it exactly.
+    assert_eq!(
+        finetune::<f32>(&blob, &stream, &test).fingerprint,
+        f32_run.fingerprint,
+        "the f32 replay is deterministic"
+    );
     for (name, run) in [
-        ("f32", finetune::<f32>(&blob, &stream, &test)),
+        ("f32", f32_run),
         ("I16F16", finetune::<I16F16>(&blob, &stream, &test)),
     ] {
         assert!(
